@@ -1,0 +1,98 @@
+"""`tnd search`: progressive policy-gradient architecture search (parses flags, calls tnd.search)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from tnd.errors import TndError
+
+
+def parse_assignments(text: str, flag: str) -> dict[str, str]:
+    """``params=1.5M,latency=2ms`` -> {"params": "1.5M", "latency": "2ms"}."""
+    out: dict[str, str] = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise TndError(f"{flag}: cannot read {item!r}; write COST=VALUE, e.g. {flag} params=1.5M,latency=2ms")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def parse_preference(text: str) -> dict[str, Any]:
+    """``small:params=0.5M@-0.6,latency=1ms`` -> a preference with targets and optional exponents."""
+    name, sep, body = text.partition(":")
+    if not sep or not name.strip():
+        raise TndError(f"--preference: cannot read {text!r}; write NAME:COST=TARGET[@EXPONENT],..., "
+                       "e.g. --preference small:params=0.5M@-0.6")
+    targets, exponents = {}, {}
+    for cost, value in parse_assignments(body, "--preference").items():
+        target, at, exp = value.partition("@")
+        targets[cost] = target
+        if at:
+            try:
+                exponents[cost] = float(exp)
+            except ValueError:
+                raise TndError(f"--preference: exponent {exp!r} for {cost} is not a number") from None
+    return {"name": name.strip(), "targets": targets, "exponents": exponents}
+
+
+def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
+    o: dict[str, Any] = {}
+    for flag, key in (("name", "name"), ("dataset", "dataset"), ("data_dir", "data_dir"), ("seed", "seed"),
+                      ("device", "cost.device"), ("lut", "cost.lut"), ("mode", "weights.mode"),
+                      ("reward_form", "reward.form")):
+        if getattr(args, flag) is not None:
+            o[key] = getattr(args, flag)
+    if args.strict_lut:
+        o["cost.strict_lut"] = True
+    if args.allow_estimates:
+        o["cost.allow_estimates"] = True
+    if args.reward is not None:
+        o["reward.objectives"] = [t.strip() for t in args.reward.split(",") if t.strip()]
+    if args.target is not None:
+        o["reward.targets"] = parse_assignments(args.target, "--target")
+    if args.exponent is not None:
+        try:
+            o["reward.exponents"] = {k: float(v) for k, v in parse_assignments(args.exponent, "--exponent").items()}
+        except ValueError:
+            raise TndError("--exponent: values must be numbers, e.g. --exponent params=-0.3") from None
+    if args.preference:
+        o["preferences"] = [parse_preference(p) for p in args.preference]
+    return o
+
+
+def run(args: argparse.Namespace) -> int:
+    from tnd.search.config import load_search_config
+    from tnd.search.run import run_search
+
+    cfg = load_search_config(args.config, overrides_from(args))
+    out = args.out or f"runs/{cfg.name}"
+    result = run_search(cfg, out, resume=args.resume, progress=not args.no_progress)
+    return 0 if result is not None else 1
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("search", help="run the progressive policy-gradient architecture search",
+                       description="Progressive supernet search (TND-NAS). A config file gives the settings; "
+                                   "flags override it.")
+    p.add_argument("--config", help="search preset, e.g. configs/search/demo.yaml (default: built-in CIFAR-10 settings)")
+    p.add_argument("--name", help="run name (default from the config)")
+    p.add_argument("--dataset", help="digits, cifar10 or cifar100")
+    p.add_argument("--data-dir", help="folder holding the CIFAR files")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--out", help="run folder (default runs/<name>)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run from its checkpoint")
+    p.add_argument("--reward", help="objectives, accuracy first: acc,params | acc,latency,energy | ...")
+    p.add_argument("--target", help="targets per cost, e.g. params=1.5M,latency=2ms,energy=5mJ")
+    p.add_argument("--exponent", help="exponent (weight) per cost, negative penalises, e.g. params=-0.3")
+    p.add_argument("--reward-form", choices=("soft", "hard", "sum"))
+    p.add_argument("--preference", action="append", metavar="NAME:COST=TARGET[@EXP],...",
+                   help="one point of a Pareto series (repeat the flag for more); overrides targets/exponents")
+    p.add_argument("--device", help="device preset whose lookup table gives latency/energy (lut/<device>.json)")
+    p.add_argument("--lut", help="lookup table path (overrides --device's default)")
+    p.add_argument("--strict-lut", action="store_true", help="a part missing from the table is an error")
+    p.add_argument("--allow-estimates", action="store_true", help="accept a table whose energy is a TDP estimate")
+    p.add_argument("--mode", choices=("sampled", "mixture"), help="train weights on the sampled path or the mixture")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)

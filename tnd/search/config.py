@@ -1,0 +1,212 @@
+"""Search configuration: dataclasses with the paper-like defaults, loaded from YAML and validated once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from tnd.errors import TndError
+from tnd.schema import from_data, load_yaml, to_data
+from tnd.space.ops import OPS, PRIMITIVES
+from tnd.space.plan import NetworkShape
+
+# What a dataset's networks look like, known without loading it (LUT enumeration needs this).
+DATASET_SHAPES: dict[str, dict[str, int]] = {
+    "digits": {"in_channels": 1, "input_size": 8, "num_classes": 10},
+    "cifar10": {"in_channels": 3, "input_size": 32, "num_classes": 10},
+    "cifar100": {"in_channels": 3, "input_size": 32, "num_classes": 100},
+}
+
+COSTS = ("params", "flops", "latency", "energy")  # everything a reward may combine with accuracy
+
+
+@dataclass
+class StageConfig:
+    cells: int                 # supernet depth in this stage
+    ops: int                   # candidate ops kept per edge during this stage
+    epochs: int
+    warmup_epochs: int         # weights only, alpha frozen (guards against the "Matthew effect")
+
+
+@dataclass
+class OpsConfig:
+    normal: list[str] = field(default_factory=lambda: list(PRIMITIVES))
+    reduce: list[str] = field(default_factory=lambda: list(PRIMITIVES))
+
+
+@dataclass
+class WeightsConfig:
+    mode: Literal["sampled", "mixture"] = "sampled"   # sampled path (tnd) or softmax mixture (authors' code)
+    batch_size: int = 64
+    lr: float = 0.025
+    lr_min: float = 0.0
+    momentum: float = 0.9
+    weight_decay: float = 3e-4
+    grad_clip: float = 5.0
+    steps_per_epoch: int | None = None                # cap, for tiny runs; None = one pass over train
+
+
+@dataclass
+class PolicyConfig:
+    samples: int = 10                  # architectures sampled per alpha step (M)
+    alpha_every: int = 4               # one alpha step every k weight steps
+    lr: float = 1e-2
+    betas: tuple[float, float] = (0.5, 0.999)
+    weight_decay: float = 1e-3
+    baseline_decay: float = 0.95       # b <- b + decay * (mean R - b)
+    entropy: float = 0.0               # entropy bonus weight
+    grad_clip: float = 5.0
+    val_batch_size: int = 64
+    reset_between_stages: bool = False  # authors' code re-initialises alpha each stage; tnd keeps survivors'
+
+
+@dataclass
+class RewardConfig:
+    objectives: list[str] = field(default_factory=lambda: ["acc"])
+    form: Literal["soft", "hard", "sum"] = "soft"
+    targets: dict[str, float | str | list[float | str]] = field(default_factory=dict)  # "1.5M", "2ms"
+    exponents: dict[str, float | list[float]] = field(default_factory=dict)
+    energy: Literal["dynamic", "total"] = "dynamic"   # which energy figure the reward reads
+
+
+@dataclass
+class DeriveConfig:
+    max_skip: int = 2                  # cap on skip connections in the normal cell (P-DARTS)
+
+
+@dataclass
+class NetworkConfig:
+    """The network that will be deployed: its costs are what the reward reads."""
+
+    channels: int = 36
+    layers: int = 20
+
+
+@dataclass
+class CostConfig:
+    device: str | None = None          # LUT device preset (lut/<device>.json)
+    lut: str | None = None             # explicit LUT path
+    strict_lut: bool = False           # a key missing from the table is an error (else the predictor fills it)
+    allow_estimates: bool = False      # accept tdp-estimate energy
+    batch_size: int = 1
+    extra_shapes: list[NetworkConfig] = field(default_factory=list)  # more widths/depths for the LUT
+
+
+@dataclass
+class PreferenceConfig:
+    """One point of a Pareto series: overrides of the reward's targets and exponents."""
+
+    name: str
+    targets: dict[str, float | str | list[float | str]] = field(default_factory=dict)  # "1.5M", "2ms"
+    exponents: dict[str, float | list[float]] = field(default_factory=dict)
+
+
+@dataclass
+class SearchConfig:
+    name: str = "search"
+    dataset: str = "cifar10"
+    data_dir: str | None = None
+    seed: int = 0
+    channels: int = 16                 # supernet initial channels
+    stages: list[StageConfig] = field(default_factory=lambda: [
+        StageConfig(cells=5, ops=8, epochs=16, warmup_epochs=8),
+        StageConfig(cells=11, ops=5, epochs=16, warmup_epochs=8),
+        StageConfig(cells=17, ops=3, epochs=16, warmup_epochs=8),
+    ])
+    ops: OpsConfig = field(default_factory=OpsConfig)
+    weights: WeightsConfig = field(default_factory=WeightsConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    derive: DeriveConfig = field(default_factory=DeriveConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+    cost: CostConfig = field(default_factory=CostConfig)
+    preferences: list[PreferenceConfig] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    # ---- derived views ----------------------------------------------------------------------
+    def target_shape(self, net: NetworkConfig | None = None) -> NetworkShape:
+        net = net or self.network
+        return NetworkShape(channels=net.channels, layers=net.layers, **DATASET_SHAPES[self.dataset])
+
+    def cost_shapes(self) -> list[NetworkShape]:
+        """Every network shape a cost table for this search must cover."""
+        return [self.target_shape()] + [self.target_shape(n) for n in self.cost.extra_shapes]
+
+    def supernet_shape(self, stage: StageConfig) -> NetworkShape:
+        return NetworkShape(channels=self.channels, layers=stage.cells, **DATASET_SHAPES[self.dataset])
+
+    def op_sets(self) -> dict[str, list[str]]:
+        return {"normal": list(self.ops.normal), "reduce": list(self.ops.reduce)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_data(self)
+
+
+def validate(cfg: SearchConfig) -> None:
+    if cfg.dataset not in DATASET_SHAPES:
+        raise TndError(f"unknown dataset {cfg.dataset!r}; choose one of {', '.join(DATASET_SHAPES)}")
+    if not cfg.stages:
+        raise TndError("search config: 'stages' is empty; give at least one stage")
+    for cell, ops in (("normal", cfg.ops.normal), ("reduce", cfg.ops.reduce)):
+        unknown = [o for o in ops if o not in OPS]
+        if unknown:
+            raise TndError(f"search config: unknown op(s) {', '.join(unknown)} in ops.{cell}; "
+                           f"known ops: {', '.join(OPS)}")
+        if len(set(ops)) != len(ops) or len([o for o in ops if o != "none"]) < 1:
+            raise TndError(f"search config: ops.{cell} must list distinct ops, at least one besides 'none'")
+    prev = min(len(cfg.ops.normal), len(cfg.ops.reduce))
+    for i, st in enumerate(cfg.stages):
+        where = f"search config: stages[{i}]"
+        if st.cells < 1 or st.epochs < 1:
+            raise TndError(f"{where}: 'cells' and 'epochs' must be at least 1")
+        if not 0 <= st.warmup_epochs <= st.epochs:
+            raise TndError(f"{where}: 'warmup_epochs' must be between 0 and epochs ({st.epochs})")
+        if not 2 <= st.ops <= prev:
+            raise TndError(f"{where}: 'ops' must be between 2 and {prev} (ops kept per edge only shrink; "
+                           "two keep a real op beside 'none')")
+        prev = st.ops
+    if cfg.channels < 2 or cfg.channels % 2:
+        raise TndError(f"search config: 'channels' must be an even number >= 2, got {cfg.channels}")
+    NetworkShape(channels=cfg.network.channels, layers=cfg.network.layers)  # validates
+    for name, v in (("weights.batch_size", cfg.weights.batch_size), ("policy.samples", cfg.policy.samples),
+                    ("policy.alpha_every", cfg.policy.alpha_every),
+                    ("policy.val_batch_size", cfg.policy.val_batch_size), ("cost.batch_size", cfg.cost.batch_size)):
+        if v < 1:
+            raise TndError(f"search config: '{name}' must be at least 1, got {v}")
+    for name, v in (("weights.lr", cfg.weights.lr), ("policy.lr", cfg.policy.lr)):
+        if v <= 0:
+            raise TndError(f"search config: '{name}' must be positive, got {v}")
+    if not 0 < cfg.policy.baseline_decay <= 1:
+        raise TndError("search config: 'policy.baseline_decay' must be in (0, 1]")
+    if cfg.policy.entropy < 0:
+        raise TndError("search config: 'policy.entropy' must be >= 0")
+    if cfg.derive.max_skip < 0:
+        raise TndError("search config: 'derive.max_skip' must be >= 0")
+    # The reward spec is checked in full by tnd.search.reward (it knows units and stages).
+    from tnd.search.reward import RewardSpec
+
+    RewardSpec.from_config(cfg.reward, n_stages=len(cfg.stages))
+    names = [p.name for p in cfg.preferences]
+    if len(set(names)) != len(names):
+        raise TndError("search config: preference names must be unique")
+    for p in cfg.preferences:
+        RewardSpec.from_config(replace(cfg.reward, targets={**cfg.reward.targets, **p.targets},
+                                       exponents={**cfg.reward.exponents, **p.exponents}),
+                               n_stages=len(cfg.stages))
+
+
+def load_search_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> SearchConfig:
+    """Defaults, then the YAML file, then ``overrides`` (dotted keys, e.g. ``{"policy.samples": 4}``)."""
+    data: dict[str, Any] = load_yaml(path) if path else {}
+    if not isinstance(data, dict):
+        raise TndError(f"config file {path}: expected a mapping of settings at the top level")
+    for dotted, value in (overrides or {}).items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return from_data(SearchConfig, data, where=f"config {path}" if path else "config")

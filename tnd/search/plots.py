@@ -1,0 +1,42 @@
+"""pareto.png: validation accuracy against each cost, the non-dominated points joined."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from tnd import atomic  # noqa: E402
+
+LABELS = {"params": "parameters (M)", "flops": "MACs (M)", "latency_ms": "latency (ms)", "energy_mj": "energy (mJ)"}
+SCALE = {"params": 1e-6, "flops": 1e-6, "latency_ms": 1.0, "energy_mj": 1.0}
+
+
+def plot_front(result: dict[str, Any], path: str | Path) -> Path:
+    entries = result["genotypes"]
+    fields = [f for f in result["hypervolume"]["objectives"] if f != "error"]
+    fig, axes = plt.subplots(1, len(fields), figsize=(4.5 * len(fields), 3.8), squeeze=False)
+    front = set(result["pareto"])
+    for ax, f in zip(axes[0], fields):
+        xs = [e["objectives"][f] * SCALE[f] for e in entries]
+        ys = [e["objectives"]["accuracy"] for e in entries]
+        est = any(e["sources"].get(f) == "estimated" for e in entries)
+        ax.scatter(xs, ys, c=["tab:red" if i in front else "tab:gray" for i in range(len(entries))], zorder=3)
+        for i, e in enumerate(entries):
+            ax.annotate(e["preference"]["name"], (xs[i], ys[i]), fontsize=8, xytext=(4, 4),
+                        textcoords="offset points")
+        pts = sorted((xs[i], ys[i]) for i in front)
+        if len(pts) > 1:
+            ax.step([p[0] for p in pts], [p[1] for p in pts], where="post", color="tab:red", alpha=0.6)
+        ax.set_xlabel(LABELS[f] + (" (ESTIMATE)" if est else ""))
+        ax.set_ylabel("supernet validation accuracy")
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"{result['config']['name']}: derived genotypes (red: Pareto front)")
+    fig.tight_layout()
+    out = atomic.save_with(path, lambda p: fig.savefig(p, format="png", dpi=110))
+    plt.close(fig)
+    return out
