@@ -38,6 +38,8 @@ def parse_preference(text: str) -> dict[str, Any]:
 
 
 def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
+    from tnd.schema import load_yaml
+
     o: dict[str, Any] = {}
     for flag, key in (("name", "name"), ("dataset", "dataset"), ("data_dir", "data_dir"), ("seed", "seed"),
                       ("device", "cost.device"), ("lut", "cost.lut"), ("mode", "weights.mode"),
@@ -49,14 +51,21 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     if args.allow_estimates:
         o["cost.allow_estimates"] = True
     if args.reward is not None:
-        o["reward.objectives"] = [t.strip() for t in args.reward.split(",") if t.strip()]
+        objectives = [t.strip() for t in args.reward.split(",") if t.strip()]
+        o["reward.objectives"] = objectives
+        # A new --reward replaces the config file's: its targets/exponents for dropped costs go too.
+        file_reward = (load_yaml(args.config).get("reward") or {}) if args.config else {}
+        for key in ("targets", "exponents"):
+            kept = {k: v for k, v in (file_reward.get(key) or {}).items() if k in objectives}
+            o[f"reward.{key}"] = kept
     if args.target is not None:
-        o["reward.targets"] = parse_assignments(args.target, "--target")
+        o["reward.targets"] = {**o.get("reward.targets", {}), **parse_assignments(args.target, "--target")}
     if args.exponent is not None:
         try:
-            o["reward.exponents"] = {k: float(v) for k, v in parse_assignments(args.exponent, "--exponent").items()}
+            exps = {k: float(v) for k, v in parse_assignments(args.exponent, "--exponent").items()}
         except ValueError:
             raise TndError("--exponent: values must be numbers, e.g. --exponent params=-0.3") from None
+        o["reward.exponents"] = {**o.get("reward.exponents", {}), **exps}
     if args.preference:
         o["preferences"] = [parse_preference(p) for p in args.preference]
     return o

@@ -204,7 +204,8 @@ class ProgressiveSearch:
             if learn_alpha and (step + 1) % cfg.policy.alpha_every == 0:
                 xv, yv = next(val)
                 rewards.append(self._alpha_step(policy, run, xv, yv, g_arch, p, s, e, step))
-        stats = {"loss": round(sum(losses) / len(losses), 4), "entropy": round(float(policy.entropy()), 3)}
+        with torch.no_grad():
+            stats = {"loss": round(sum(losses) / len(losses), 4), "entropy": round(policy.entropy().item(), 3)}
         if rewards:
             stats["reward"] = round(sum(rewards) / len(rewards), 4)
         self._log({"event": "epoch", "preference": self.prefs[p].name, "stage": s, "epoch": e,
@@ -254,7 +255,7 @@ class ProgressiveSearch:
         self._log({"event": "alpha", "preference": self.prefs[p].name, "stage": s, "epoch": e, "step": step,
                    "reward": float(r.mean()), "reward_max": float(r.max()), "baseline": b,
                    "accuracy": sum(accs) / len(accs), "costs": cost_log,
-                   "entropy": float(policy.entropy())})
+                   "entropy": policy.entropy().detach().item()})
         return float(r.mean())
 
     # ---- the end of a preference -------------------------------------------------------------

@@ -1,0 +1,81 @@
+"""`make bench`: run every benchmark and write benchmarks/RESULTS.md with machine, date and command.
+
+Each benchmark module exposes ``run(quick: bool = False) -> str`` returning a markdown section.
+Run: python benchmarks/run_all.py [--quick] [--only NAME ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.util
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BENCHES = ("bench_supernet", "bench_lut", "bench_fidelity", "bench_search", "bench_export")
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = "none"
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        gpu = pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(0))
+    except Exception:  # no NVML or no GPU: this is what we report
+        gpu = "none (no NVIDIA GPU/NVML)"
+    import onnxruntime
+    import torch
+
+    return (f"{cpu}, {os.cpu_count()} cores, GPU: {gpu}; Python {platform.python_version()}, "
+            f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}")
+
+
+def load(name: str):
+    spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(module)
+    return module
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run, not for the record)")
+    ap.add_argument("--only", nargs="*", choices=BENCHES)
+    ap.add_argument("--out", default=str(HERE / "RESULTS.md"))
+    args = ap.parse_args()
+    sys.path.insert(0, str(HERE.parent))
+    sections = []
+    for name in args.only or BENCHES:
+        t0 = time.perf_counter()
+        print(f"== {name}", flush=True)
+        section = load(name).run(quick=args.quick)
+        print(section, flush=True)
+        sections.append(section + f"\n_{name} took {time.perf_counter() - t0:.0f} s._\n")
+    header = ["# Benchmark results", "",
+              f"- Machine: {machine()}",
+              f"- Date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+              f"- Command: `{' '.join(['python', 'benchmarks/run_all.py', *sys.argv[1:]])}` (via `make bench`)",
+              "- GPU figures appear only where a section names a GPU device; none are estimated.", ""]
+    from tnd import atomic
+
+    atomic.write_text(args.out, "\n".join(header + sections))
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""`tnd search` end to end on the embedded digits data: resume, files, CLI errors, a useful result."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from tnd.cli.main import main
+from tnd.search.config import load_search_config
+from tnd.search.run import run_search
+from tnd.space import Genotype, build_network
+
+TINY = {
+    "dataset": "digits", "channels": 8, "network": {"channels": 8, "layers": 5},
+    "stages": [{"cells": 2, "ops": 8, "epochs": 2, "warmup_epochs": 1},
+               {"cells": 3, "ops": 3, "epochs": 2, "warmup_epochs": 1}],
+    "weights": {"lr": 0.1, "steps_per_epoch": 6},
+    "policy": {"samples": 4, "alpha_every": 2},
+    "reward": {"objectives": ["acc", "params"], "targets": {"params": "20k"}},
+}
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from tnd.data import load_dataset
+
+    return load_dataset("digits", seed=0)
+
+
+def test_resumed_search_matches_uninterrupted(tmp_path, digits):
+    cfg = load_search_config(None, TINY)
+    full = run_search(cfg, tmp_path / "full", data=digits, progress=False, echo=lambda s: None)
+    assert run_search(cfg, tmp_path / "cut", data=digits, progress=False, stop_after_epochs=3,
+                      echo=lambda s: None) is None
+    assert not (tmp_path / "cut" / "result.json").exists()
+    resumed = run_search(cfg, tmp_path / "cut", resume=True, data=digits, progress=False, echo=lambda s: None)
+    assert resumed["genotypes"] == full["genotypes"]
+    assert (tmp_path / "cut" / "log.jsonl").read_text() == (tmp_path / "full" / "log.jsonl").read_text()
+
+
+def test_search_writes_its_run_folder(tmp_path, digits):
+    cfg = load_search_config(None, TINY)
+    result = run_search(cfg, tmp_path, data=digits, progress=False, echo=lambda s: None)
+    for name in ("result.json", "log.jsonl", "checkpoint.pt", "config.yaml", "pareto.png"):
+        assert (tmp_path / name).is_file(), name
+    on_disk = json.loads((tmp_path / "result.json").read_text())
+    assert on_disk["genotypes"] == result["genotypes"] and on_disk["pareto"] == [0]
+    entry = on_disk["genotypes"][0]
+    Genotype.from_dict(entry["genotype"])
+    assert entry["sources"]["params"] == "counted"
+    assert 0.0 <= entry["objectives"]["accuracy"] <= 1.0
+    records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    alpha = [r for r in records if r["event"] == "alpha"]
+    assert alpha and all({"reward", "baseline", "accuracy", "entropy", "costs"} <= set(r) for r in alpha)
+    # Refuses to overwrite a finished search without --resume.
+    with pytest.raises(Exception, match="--resume"):
+        run_search(cfg, tmp_path, data=digits, progress=False, echo=lambda s: None)
+
+
+def test_same_seed_same_search(tmp_path, digits):
+    cfg = load_search_config(None, TINY)
+    a = run_search(cfg, tmp_path / "a", data=digits, progress=False, echo=lambda s: None)
+    b = run_search(cfg, tmp_path / "b", data=digits, progress=False, echo=lambda s: None)
+    assert a["genotypes"] == b["genotypes"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--dataset", "mnist"], "unknown dataset 'mnist'"),
+    (["--reward", "acc,speed"], "unknown or repeated objective"),
+    (["--reward", "acc,latency"], "'latency' needs a target"),
+    (["--reward", "acc,latency", "--target", "params=1M"], "target/exponent given for params"),
+    (["--target", "params"], "--target: cannot read"),
+])
+def test_bad_flags_are_one_line_errors(argv, message, capsys, tmp_path):
+    assert main(["search", "--config", "configs/search/demo.yaml", "--out", str(tmp_path), *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and err.startswith("tnd: error:")
+
+
+@pytest.mark.parametrize("yaml_text, message", [
+    ("stages: [{cells: 3, ops: 9, epochs: 1, warmup_epochs: 0}]\n", "'ops' must be between 2 and 8"),
+    ("ops: {normal: [none, conv_9x9]}\n", "unknown op(s) conv_9x9"),
+    ("policy: {samples: zero}\n", "policy.samples: expected an integer"),
+    ("weights: {learning_rate: 0.1}\n", "unknown setting(s) learning_rate"),
+    ("stages: [{cells: 3, ops: 4, epochs: 1, warmup_epochs: 0}\n", "not valid YAML"),
+])
+def test_bad_config_files_exit_2_without_traceback(yaml_text, message, tmp_path):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(yaml_text)
+    proc = subprocess.run([sys.executable, "-m", "tnd.cli.main", "search", "--config", str(cfg),
+                           "--out", str(tmp_path / "run")], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_tiny_search_finds_a_network_that_learns_digits(tmp_path, digits):
+    """End to end: search on digits, then train the derived network briefly: far above chance (10%)."""
+    cfg = load_search_config(None, {**TINY, "weights": {"lr": 0.1}})
+    result = run_search(cfg, tmp_path, data=digits, progress=False, echo=lambda s: None)
+    genotype = Genotype.from_dict(result["genotypes"][result["pareto"][0]]["genotype"])
+    torch.manual_seed(0)
+    net = build_network(genotype, channels=8, layers=5, num_classes=10, in_channels=1, input_size=8)
+    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, weight_decay=3e-4)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(8):
+        net.train()
+        for x, y in digits.train.batches(64, shuffle=True, generator=g):
+            loss = torch.nn.functional.cross_entropy(net(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    net.eval()
+    with torch.no_grad():
+        correct = sum(int((net(x).argmax(1) == y).sum()) for x, y in digits.test.batches(256))
+    assert correct / len(digits.test) > 0.8

@@ -1,0 +1,204 @@
+"""Splits held as tensors; batches are normalised (and augmented) on the fly, reproducibly.
+
+Everything fits in memory (CIFAR as uint8 is 150 MB), so no DataLoader workers: a batch is an index
+into a tensor, and a seeded ``torch.Generator`` decides order and augmentation, which is what lets a
+search resume bit-identically.
+"""
+
+from __future__ import annotations
+
+import pickle
+import tarfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from tnd.errors import TndError
+
+DATASETS: tuple[str, ...] = ("digits", "cifar10", "cifar100")
+
+CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR_STD = (0.2470, 0.2435, 0.2616)
+CIFAR100_MEAN = (0.5071, 0.4865, 0.4409)
+CIFAR100_STD = (0.2673, 0.2564, 0.2762)
+
+_CIFAR = {
+    "cifar10": {"folder": "cifar-10-batches-py", "train": [f"data_batch_{i}" for i in range(1, 6)],
+                "test": ["test_batch"], "labels": b"labels", "classes": 10,
+                "url": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+                "mean": CIFAR_MEAN, "std": CIFAR_STD},
+    "cifar100": {"folder": "cifar-100-python", "train": ["train"], "test": ["test"], "labels": b"fine_labels",
+                 "classes": 100, "url": "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+                 "mean": CIFAR100_MEAN, "std": CIFAR100_STD},
+}
+
+
+@dataclass
+class Split:
+    x: torch.Tensor                        # N, C, H, W: uint8 (CIFAR) or float (digits), un-normalised
+    y: torch.Tensor                        # N, int64
+    mean: tuple[float, ...] = (0.0,)
+    std: tuple[float, ...] = (1.0,)
+    scale: float = 255.0                   # raw value of "white" (255 for CIFAR, 16 for digits)
+    crop_padding: int = 4                  # augmentation: random crop with this padding (0 = none)
+    flip: bool = True                      # augmentation: random horizontal flip
+    _norm: tuple[torch.Tensor, torch.Tensor] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        c = self.x.shape[1]
+        mean = torch.tensor(self.mean if len(self.mean) == c else self.mean * c).view(1, c, 1, 1)
+        std = torch.tensor(self.std if len(self.std) == c else self.std * c).view(1, c, 1, 1)
+        self._norm = (mean, std)
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        mean, std = self._norm
+        return (x.float() / self.scale - mean) / std
+
+    def batches(self, batch_size: int, shuffle: bool = False, generator: torch.Generator | None = None,
+                augment: bool = False, drop_last: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n = len(self)
+        order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+        stop = n - n % batch_size if drop_last else n
+        for i in range(0, stop, batch_size):
+            idx = order[i: i + batch_size]
+            x = self.normalise(self.x[idx])
+            if augment:
+                x = self.augment(x, generator)
+            yield x, self.y[idx]
+
+    def augment(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Random crop (zero padding) and horizontal flip, drawn from ``generator``."""
+        b, _, h, w = x.shape
+        p = self.crop_padding
+        if p:
+            x = _crop(torch.nn.functional.pad(x, (p, p, p, p)),
+                      torch.randint(0, 2 * p + 1, (b,), generator=generator),
+                      torch.randint(0, 2 * p + 1, (b,), generator=generator), h, w)
+        if self.flip:
+            flip = torch.rand(b, generator=generator) < 0.5
+            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+        return x
+
+
+def _crop(padded: torch.Tensor, dy: torch.Tensor, dx: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    return torch.stack([padded[i, :, int(dy[i]): int(dy[i]) + h, int(dx[i]): int(dx[i]) + w]
+                        for i in range(padded.shape[0])])
+
+
+def cutout(x: torch.Tensor, length: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Zero one random ``length`` x ``length`` square per image (DeVries & Taylor), centre anywhere."""
+    b, _, h, w = x.shape
+    cy = torch.randint(0, h, (b,), generator=generator)
+    cx = torch.randint(0, w, (b,), generator=generator)
+    ys, xs = torch.arange(h)[None, :, None], torch.arange(w)[None, None, :]
+    top, left = (cy - length // 2)[:, None, None], (cx - length // 2)[:, None, None]
+    inside = (ys >= top) & (ys < top + length) & (xs >= left) & (xs < left + length)
+    return x * (~inside)[:, None].to(x.dtype)
+
+
+@dataclass
+class DatasetSplits:
+    name: str
+    train: Split
+    val: Split
+    test: Split
+    num_classes: int
+    in_channels: int
+    input_size: int
+
+
+def load_dataset(name: str, data_dir: str | Path | None = None, seed: int = 0, val_fraction: float = 0.5,
+                 download: bool = False) -> DatasetSplits:
+    """``digits``: 60/20/20 stratified train/val/test. CIFAR: the official train set split into train and
+    val by ``val_fraction`` (search: half for weights, half for rewards, as DARTS), test = test batch."""
+    if name == "digits":
+        return _digits(seed)
+    if name in _CIFAR:
+        if not 0.0 <= val_fraction < 1.0:
+            raise TndError(f"val_fraction must be in [0, 1), got {val_fraction}")
+        return _cifar(name, Path(data_dir or "data"), seed, val_fraction, download)
+    raise TndError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+
+
+def _stratified_split(y: np.ndarray, fractions: tuple[float, ...], seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    parts: list[list[int]] = [[] for _ in fractions]
+    for label in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == label))
+        bounds = np.cumsum([round(f * len(idx)) for f in fractions[:-1]])
+        for k, chunk in enumerate(np.split(idx, bounds)):
+            parts[k] += chunk.tolist()
+    return [np.sort(np.array(p, dtype=np.int64)) for p in parts]
+
+
+def _digits(seed: int) -> DatasetSplits:
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    x = torch.tensor(d.images, dtype=torch.float32).unsqueeze(1)   # 0..16
+    y = torch.tensor(d.target, dtype=torch.int64)
+    train, val, test = _stratified_split(d.target, (0.6, 0.2, 0.2), seed)
+    mean, std = float(x.mean() / 16), float((x / 16).std())
+
+    def split(idx: np.ndarray) -> Split:
+        # 8x8 glyphs: a one-pixel shift is the only augmentation that keeps them digits; no flips.
+        return Split(x[idx], y[idx], (mean,), (std,), scale=16.0, crop_padding=1, flip=False)
+
+    return DatasetSplits("digits", split(train), split(val), split(test), 10, 1, 8)
+
+
+def _read_cifar_files(folder: Path, names: list[str], labels_key: bytes) -> tuple[np.ndarray, np.ndarray]:
+    xs, ys = [], []
+    for name in names:
+        path = folder / name
+        try:
+            with path.open("rb") as f:
+                batch = pickle.load(f, encoding="bytes")
+            xs.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            ys.append(np.asarray(batch[labels_key], dtype=np.int64))
+        except (OSError, pickle.UnpicklingError, KeyError, ValueError, EOFError) as e:
+            raise TndError(f"{path} is not a readable CIFAR batch ({type(e).__name__}); "
+                           "download the python version of the dataset again") from None
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def _cifar(name: str, root: Path, seed: int, val_fraction: float, download: bool) -> DatasetSplits:
+    spec = _CIFAR[name]
+    folder = root / spec["folder"]
+    missing = [n for n in spec["train"] + spec["test"] if not (folder / n).is_file()]
+    if missing and download:
+        _download(spec["url"], root)
+        missing = [n for n in spec["train"] + spec["test"] if not (folder / n).is_file()]
+    if missing:
+        raise TndError(f"{name} not found: expected {folder}/ with {', '.join(missing[:3])}"
+                       f"{'...' if len(missing) > 3 else ''} (the python version, {spec['url'].rsplit('/', 1)[1]}, "
+                       f"extracted into {root}/); put the files there, pass --data-dir, or add --download")
+    x, y = _read_cifar_files(folder, spec["train"], spec["labels"])
+    xt, yt = _read_cifar_files(folder, spec["test"], spec["labels"])
+    train_idx, val_idx = _stratified_split(y, (1 - val_fraction, val_fraction), seed) if val_fraction else (
+        np.arange(len(y)), np.arange(0))
+
+    def split(xa: np.ndarray, ya: np.ndarray) -> Split:
+        return Split(torch.from_numpy(np.ascontiguousarray(xa)), torch.from_numpy(ya), spec["mean"], spec["std"])
+
+    return DatasetSplits(name, split(x[train_idx], y[train_idx]), split(x[val_idx], y[val_idx]),
+                         split(xt, yt), spec["classes"], 3, 32)
+
+
+def _download(url: str, root: Path) -> None:
+    from torchvision.datasets.utils import download_url
+
+    root.mkdir(parents=True, exist_ok=True)
+    filename = url.rsplit("/", 1)[1]
+    try:
+        download_url(url, str(root), filename)
+    except Exception as e:  # network errors come in many types; the message is what matters
+        raise TndError(f"could not download {url} ({e}); fetch it elsewhere and extract it into {root}/") from None
+    with tarfile.open(root / filename) as tar:
+        tar.extractall(root, filter="data")
