@@ -8,6 +8,7 @@ A genotype keeps two of them per node: ``[[op, input_state], ...]``, two consecu
 from __future__ import annotations
 
 import ast
+import random
 import json
 import re
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable, NamedTuple
 
 from tnd.errors import TndError
-from tnd.space.ops import OPS
+from tnd.space.ops import OPS, PRIMITIVES
 
 N_NODES = 4
 CELL_TYPES = ("normal", "reduce")
@@ -174,3 +175,18 @@ class Architecture:
     @classmethod
     def from_sample(cls, normal_ops: Iterable[str], reduce_ops: Iterable[str]) -> "Architecture":
         return cls(CellArch(tuple(sampled_edges(normal_ops))), CellArch(tuple(sampled_edges(reduce_ops))))
+
+
+def random_genotype(rng: random.Random, normal_ops: Iterable[str] | None = None,
+                    reduce_ops: Iterable[str] | None = None) -> Genotype:
+    """A uniformly random DARTS genotype: per node two distinct inputs, each with a random op (no ``none``)."""
+    def cell(ops: Iterable[str] | None) -> tuple[Pair, ...]:
+        choices = [o for o in (ops or PRIMITIVES) if o != "none"]
+        pairs: list[Pair] = []
+        for node in range(N_NODES):
+            for src in sorted(rng.sample(range(node + 2), 2)):
+                pairs.append((rng.choice(choices), src))
+        return tuple(pairs)
+
+    concat = tuple(range(2, N_NODES + 2))
+    return Genotype(cell(normal_ops), concat, cell(reduce_ops), concat)

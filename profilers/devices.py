@@ -1,0 +1,176 @@
+"""Device presets (configs/devices/*.yaml), detection of the real device, and the checks before measuring.
+
+A preset says what the user *means* (``--device 1080ti``); detection reads what the machine *is*
+(NVML for GPUs, /proc/cpuinfo for CPUs). Measuring on the wrong device, or with a software stack that
+cannot run on it, produces a table that silently lies, so both are refused with the fix in the message.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from profilers.errors import ProfilerError
+
+PRESETS_DIR = Path(__file__).resolve().parents[1] / "configs" / "devices"
+KINDS = ("gpu", "cpu")
+ENERGY_METHODS = ("nvml-energy-counter", "nvml-power-sampling", "auto-cpu", "rapl", "tdp-estimate", "none")
+PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider", "TensorrtExecutionProvider")
+# CUDA 13 builds (PyPI's torch 2.14 and onnxruntime-gpu 1.31) run only on Turing (sm_75) and newer.
+MIN_CC_FOR_CUDA = {13: (7, 5), 12: (5, 0)}
+
+
+@dataclass(frozen=True)
+class DevicePreset:
+    name: str
+    kind: str
+    match: tuple[str, ...]
+    architecture: str
+    energy: str
+    tdp_w: float
+    provider: str
+    compute_capability: str | None = None
+    tdp_cores: int | None = None
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        where = f"device preset {self.name!r}"
+        if self.kind not in KINDS:
+            raise ProfilerError(f"{where}: kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        if self.energy not in ENERGY_METHODS:
+            raise ProfilerError(f"{where}: energy must be one of {', '.join(ENERGY_METHODS)}, got {self.energy!r}")
+        if self.provider not in PROVIDERS:
+            raise ProfilerError(f"{where}: provider must be one of {', '.join(PROVIDERS)}, got {self.provider!r}")
+        if self.kind == "gpu" and not re.fullmatch(r"\d+\.\d+", self.compute_capability or ""):
+            raise ProfilerError(f"{where}: a GPU preset needs compute_capability like \"8.0\"")
+        if not self.tdp_w > 0:
+            raise ProfilerError(f"{where}: tdp_w must be a positive number of watts")
+
+    @property
+    def cc(self) -> tuple[int, int] | None:
+        return tuple(int(v) for v in self.compute_capability.split(".")) if self.compute_capability else None
+
+    def matches(self, detected_name: str) -> bool:
+        return any(re.search(p, detected_name, re.IGNORECASE) for p in self.match)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["match"] = list(self.match)
+        return d
+
+
+def available_presets(presets_dir: Path = PRESETS_DIR) -> list[str]:
+    return sorted(p.stem for p in Path(presets_dir).glob("*.yaml"))
+
+
+def load_preset(name: str, presets_dir: Path = PRESETS_DIR) -> DevicePreset:
+    path = Path(presets_dir) / f"{name}.yaml"
+    if not path.is_file():
+        raise ProfilerError(f"unknown device {name!r}; presets: {', '.join(available_presets(presets_dir))} "
+                            f"(add configs/devices/{name}.yaml for a new one)")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ProfilerError(f"{path}: not valid YAML ({str(e).splitlines()[0]}); fix the file") from None
+    known = {f.name for f in fields(DevicePreset)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ProfilerError(f"{path}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(sorted(known))}")
+    data.setdefault("name", name)
+    data["match"] = tuple(data.get("match") or ())
+    try:
+        return DevicePreset(**data)
+    except TypeError as e:
+        raise ProfilerError(f"{path}: {e}") from None
+
+
+# ---- what the machine is ---------------------------------------------------------------------
+
+@dataclass
+class DetectedDevice:
+    kind: str
+    name: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, **self.details}
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith(("model name", "hardware", "cpu model")):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def detect_cpu() -> DetectedDevice:
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    governor = Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
+    return DetectedDevice("cpu", cpu_model(), {
+        "cores_online": os.cpu_count(), "cores_usable": usable, "machine": platform.machine(),
+        "governor": governor.read_text().strip() if governor.exists() else None})
+
+
+def detect_gpu(index: int = 0, nvml: Any = None) -> DetectedDevice:
+    """Name, driver, compute capability, power limit, clocks and temperature, read through NVML."""
+    from profilers.energy.nvml import nvml_device_info
+
+    try:
+        info = nvml_device_info(index, nvml=nvml)
+    except ProfilerError as e:
+        detail = str(e).split(";")[0].split(": ")[-1]
+        raise ProfilerError(f"no NVIDIA GPU/NVML found on this machine ({detail}): run this on the machine with "
+                            "the GPU, or use --device cpu here") from None
+    return DetectedDevice("gpu", info.pop("name"), info)
+
+
+def detect(preset: DevicePreset, gpu_index: int = 0, nvml: Any = None) -> DetectedDevice:
+    return detect_gpu(gpu_index, nvml) if preset.kind == "gpu" else detect_cpu()
+
+
+def check_device(preset: DevicePreset, device: DetectedDevice, allow_mismatch: bool = False) -> None:
+    """Refuse to label a table with a device it was not measured on."""
+    if preset.matches(device.name) or allow_mismatch:
+        return
+    raise ProfilerError(f"--device {preset.name} expects a device matching {' or '.join(preset.match)}, but this "
+                        f"machine has {device.name!r}; pick the preset for this device or pass --allow-mismatch")
+
+
+def check_stack(preset: DevicePreset, providers: list[str] | None = None, ort_cuda: str | None = None,
+                torch_cuda: str | None = None) -> None:
+    """Before measuring on a GPU: the runtime must have the provider and a CUDA build that runs on the card."""
+    if preset.provider == "CPUExecutionProvider":
+        return
+    import onnxruntime as ort
+
+    providers = ort.get_available_providers() if providers is None else providers
+    if preset.provider not in providers:
+        raise ProfilerError(f"onnxruntime {ort.__version__} has no {preset.provider} (it has "
+                            f"{', '.join(providers)}); install onnxruntime-gpu built for this card's CUDA")
+    ort_cuda = ort_cuda if ort_cuda is not None else getattr(ort, "cuda_version", None)
+    if torch_cuda is None:
+        try:
+            import torch
+            torch_cuda = torch.version.cuda
+        except ImportError:
+            torch_cuda = None
+    cc = preset.cc
+    for what, version in (("onnxruntime-gpu", ort_cuda), ("torch", torch_cuda)):
+        if not version:
+            continue
+        major = int(str(version).split(".")[0])
+        need = MIN_CC_FOR_CUDA.get(major)
+        if need and cc and cc < need:
+            raise ProfilerError(
+                f"{preset.name} is compute capability {preset.compute_capability} but {what} is a CUDA {version} "
+                f"build, which needs sm_{need[0]}{need[1]}+; install CUDA 12 builds (torch: pip install torch "
+                f"--index-url https://download.pytorch.org/whl/cu126; onnxruntime-gpu for CUDA 12), see README")

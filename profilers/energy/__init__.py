@@ -1,0 +1,81 @@
+"""Energy meters: NVML (GPU counter or power sampling), RAPL (CPU packages) and a labelled TDP estimate.
+
+``make_energy_meter`` turns the CLI's ``--energy`` choice into a meter, so callers never import
+a backend directly and an unusable backend fails up front with one line saying what to use instead.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from profilers.energy.base import METHODS, EnergyMeter, EnergyReading, run_window
+from profilers.energy.cpu import DEFAULT_RAPL_ROOT, RaplEnergyMeter, TdpEstimateMeter
+from profilers.energy.nvml import NvmlEnergyMeter, nvml_device_info
+from profilers.errors import ProfilerError
+
+CHOICES: tuple[str, ...] = (
+    "nvml",
+    "nvml-energy-counter",
+    "nvml-power-sampling",
+    "rapl",
+    "tdp-estimate",
+    "auto-cpu",
+    "none",
+)
+
+__all__ = [
+    "CHOICES",
+    "METHODS",
+    "EnergyMeter",
+    "EnergyReading",
+    "NvmlEnergyMeter",
+    "RaplEnergyMeter",
+    "TdpEstimateMeter",
+    "make_energy_meter",
+    "nvml_device_info",
+    "run_window",
+]
+
+
+def _tdp_meter(tdp_w: float | None, cores_used: int | None, why: str = "") -> TdpEstimateMeter:
+    if tdp_w is None:
+        raise ProfilerError(f"--energy tdp-estimate needs the CPU's TDP{why}; pass --tdp-w or use --energy none")
+    total = os.cpu_count() or 1
+    used = total if cores_used is None else min(cores_used, total)
+    return TdpEstimateMeter(tdp_w=tdp_w, cores_used=used, cores_total=total)
+
+
+def make_energy_meter(
+    method: str,
+    *,
+    gpu_index: int = 0,
+    tdp_w: float | None = None,
+    cores_used: int | None = None,
+    nvml: Any = None,
+    rapl_root: str | Path | None = None,
+) -> EnergyMeter | None:
+    """Build the meter for ``method`` (one of ``CHOICES``); ``"none"`` gives ``None``.
+
+    ``"nvml"`` picks the counter when the GPU has one, else sampling; ``"auto-cpu"`` picks RAPL when
+    readable, else the TDP estimate. ``cores_used`` defaults to all cores (share 1).
+    """
+    root = DEFAULT_RAPL_ROOT if rapl_root is None else Path(rapl_root)
+    if method == "none":
+        return None
+    if method == "nvml":
+        return NvmlEnergyMeter(gpu_index, mode="auto", nvml=nvml)
+    if method == "nvml-energy-counter":
+        return NvmlEnergyMeter(gpu_index, mode="counter", nvml=nvml)
+    if method == "nvml-power-sampling":
+        return NvmlEnergyMeter(gpu_index, mode="sampling", nvml=nvml)
+    if method == "rapl":
+        return RaplEnergyMeter(root)
+    if method == "tdp-estimate":
+        return _tdp_meter(tdp_w, cores_used)
+    if method == "auto-cpu":
+        if RaplEnergyMeter.available(root):
+            return RaplEnergyMeter(root)
+        return _tdp_meter(tdp_w, cores_used, " (RAPL is not readable here)")
+    raise ProfilerError(f"unknown energy method {method!r}; use one of: {', '.join(CHOICES)}")

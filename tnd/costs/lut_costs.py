@@ -1,0 +1,80 @@
+"""Latency and energy of a network from a measured lookup table: the sum of its parts' entries.
+
+Each entry was timed as its own ``run()`` call, so it carries the runtime's per-call overhead once;
+a whole network pays that overhead once, not once per part. The network figure is therefore
+``overhead + sum(entry - overhead)`` (energy: each entry's share outside the overhead). Where
+``tnd lut validate`` stored a whole-network calibration, it is applied on top (``calibrated``).
+Keys the table lacks come from its regression predictor, and the cost says so ("predicted").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tnd.costs.base import CostValue
+from tnd.errors import TndError
+from tnd.lut.predictor import Predictor
+from tnd.lut.table import LookupTable
+from tnd.space.genotype import Architecture
+from tnd.space.parts import PartKey, network_parts
+from tnd.space.plan import NetworkShape
+
+
+class LutCosts:
+    """``latency`` (ms) and, where the table has it, ``energy`` (mJ) per inference at the table's batch size."""
+
+    def __init__(self, table: LookupTable, shape: NetworkShape, strict: bool = False, energy: str = "dynamic",
+                 calibrated: bool = True):
+        self.table, self.shape, self.strict, self.energy_kind = table, shape, strict, energy
+        self.predictor = Predictor(table.predictor, table.name()) if table.predictor else None
+        self.calibration = (table.calibration or {}).get("fit") if calibrated else None
+        # Energy is offered only where the table holds the figure the reward reads (total or dynamic).
+        self.has_energy = table.has_energy and all(
+            e.get("energy_mj") and e["energy_mj"].get(energy) is not None for e in table.entries.values())
+        self.provides = ("latency", "energy") if self.has_energy else ("latency",)
+        self.overhead = table.call_overhead_ms
+
+    def part(self, key: PartKey) -> tuple[float, float | None, bool]:
+        """(latency ms, energy mJ or None, predicted?) of one part, per-call overhead included."""
+        if key in self.table:
+            return self.table.latency_ms(key), self.table.energy_mj(key, self.energy_kind), False
+        if self.strict or self.predictor is None or not self.predictor.covers(key):
+            how = ("--strict-lut is set" if self.strict else
+                   "the table has no predictor for it" if self.predictor else "the table has no predictor")
+            raise TndError(f"{self.table.name()} has no entry {key} and {how}; rebuild the table for this search "
+                           "(tools/build_lut.py --config YOUR_CONFIG --resume) or add --fit-predictor")
+        energy = None
+        if self.table.has_energy and self.predictor.covers(key, "energy_mj") and self.energy_kind == "total":
+            energy = self.predictor.predict(key, "energy_mj")
+        return self.predictor.predict(key, "latency_ms"), energy, True
+
+    def totals(self, parts: list[PartKey]) -> dict[str, Any]:
+        """Raw sums over parts: latency, energy, and whether any figure was predicted."""
+        lat, energy, predicted, missing_energy = self.overhead, 0.0, False, False
+        for key in parts:
+            l_ms, e_mj, pred = self.part(key)
+            share = max(l_ms - self.overhead, 0.0) / l_ms
+            lat += l_ms * share
+            predicted |= pred
+            if e_mj is None:
+                missing_energy = True
+            else:
+                energy += e_mj * share
+        if not missing_energy and lat > 0:
+            energy += energy / max(lat - self.overhead, 1e-12) * self.overhead  # the one call's own share
+        return {"latency": lat, "energy": None if missing_energy else energy, "predicted": predicted}
+
+    def __call__(self, arch: Architecture) -> dict[str, CostValue]:
+        t = self.totals(network_parts(arch, self.shape))
+        latency = t["latency"]
+        if self.calibration:
+            latency = self.calibration["slope"] * latency + self.calibration["intercept"]
+        out = {"latency": CostValue(latency, "predicted" if t["predicted"] else "measured")}
+        if self.has_energy:
+            if t["energy"] is None:
+                raise TndError(f"{self.table.name()}: the predictor has no {self.energy_kind} energy for a part the "
+                               "table lacks; rebuild the table for this search (tools/build_lut.py --resume)")
+            source = ("estimated" if self.table.energy_is_estimate else
+                      "predicted" if t["predicted"] else "measured")
+            out["energy"] = CostValue(t["energy"], source)
+        return out

@@ -1,0 +1,131 @@
+"""Building ``lut/<device>.json``: enumerate the parts a search can use, measure each, write as we go.
+
+Every entry is saved (atomically) the moment it is measured, so an interrupted build resumes with
+``--resume`` without measuring again what it has. Entries are measured in a shuffled order, so that
+a slow phase of the machine (another process, a clock change) does not bias one op type.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from tnd.errors import TndError
+from tnd.lut.parts_onnx import OPSET, part_onnx
+from tnd.lut.table import FORMAT, LookupTable
+from tnd.space.parts import PartKey, part_flops, part_params, space_parts
+
+
+@dataclass(frozen=True)
+class MeasureOptions:
+    batch_size: int = 1
+    warmup: int = 20
+    repeats: int = 100
+    min_seconds: float = 0.0          # keep timing until this much time is sampled as well
+    energy_window_s: float = 1.0      # each energy window repeats the part until it lasts this long
+    idle_seconds: float = 3.0         # idle power is sampled this long before measuring
+    seed: int = 0
+
+    @classmethod
+    def quick(cls, **kw: Any) -> "MeasureOptions":
+        """A fast, rougher table (CI, trying things out): fewer repeats and short energy windows."""
+        return cls(**{"warmup": 5, "repeats": 25, "energy_window_s": 0.2, "idle_seconds": 1.0, **kw})
+
+
+def keys_for_config(cfg: Any) -> list[PartKey]:
+    """Every part any network of a search config can use at its cost shapes (stem to classifier)."""
+    return space_parts(cfg.cost_shapes(), cfg.ops.normal, cfg.ops.reduce)
+
+
+def runtime_info(provider: str, provider_options: dict, threads: int | None) -> dict[str, Any]:
+    import onnx
+    import onnxruntime
+    import torch
+
+    return {"onnxruntime": onnxruntime.__version__, "provider": provider, "provider_options": provider_options,
+            "threads": threads, "opset": OPSET, "onnx": onnx.__version__, "torch": torch.__version__,
+            "python": platform.python_version()}
+
+
+class LutBuilder:
+    """Measures parts with a latency runner and an optional energy meter and fills a LookupTable."""
+
+    def __init__(self, keys: list[PartKey], table: LookupTable, runtime: Any, meter: Any | None,
+                 options: MeasureOptions, out: Path, progress: bool = True):
+        self.keys, self.table, self.runtime, self.meter = keys, table, runtime, meter
+        self.options, self.out, self.progress = options, Path(out), progress
+
+    def todo(self) -> list[PartKey]:
+        todo = [k for k in self.keys if str(k) not in self.table.entries]
+        random.Random(self.options.seed).shuffle(todo)
+        return todo
+
+    def measure(self, key: PartKey) -> dict[str, Any]:
+        from profilers.latency import OrtModel, time_calls
+
+        o = self.options
+        model = OrtModel(part_onnx(key, o.batch_size), self.runtime, seed=o.seed)
+        latency = time_calls(model, o.warmup, o.repeats, o.min_seconds)
+        entry: dict[str, Any] = {"latency_ms": latency.to_dict(), "energy_mj": None,
+                                 "flops": part_flops(key) * o.batch_size, "params": part_params(key)}
+        if self.meter is not None and self.meter.is_estimate:
+            # TDP x time: charge the estimated power over the measured median, no separate window.
+            entry["energy_mj"] = {"total": self.meter.power_w * latency.median, "dynamic": None,
+                                  "estimate": "tdp-estimate"}
+        elif self.meter is not None:
+            r = self.meter.measure(model, min_window_s=o.energy_window_s)
+            idle = self.table.settings.get("idle_power_w")
+            dynamic = None if r.is_estimate or idle is None else r.dynamic_per_call_mj(idle)
+            entry["energy_mj"] = {"total": r.per_call_mj, "dynamic": dynamic, "window_s": r.seconds,
+                                  "calls": r.calls}
+        return entry
+
+    def run(self, on_entry: Callable[[str, dict], None] | None = None) -> LookupTable:
+        from tqdm import tqdm
+
+        todo = self.todo()
+        bar = tqdm(todo, desc="measuring parts", unit="entry", disable=not self.progress, dynamic_ncols=True)
+        for key in bar:
+            bar.set_postfix_str(key.op, refresh=False)
+            self.table.entries[str(key)] = self.measure(key)
+            self.table.save(self.out)
+            if on_entry:
+                on_entry(str(key), self.table.entries[str(key)])
+        return self.table
+
+
+def new_table(preset: Any, device: Any, runtime: Any, options: MeasureOptions, energy_method: str,
+              idle_power_w: float | None, call_overhead_ms: float, config_name: str | None) -> LookupTable:
+    settings = {"batch_size": options.batch_size, "dtype": "float32", "warmup": options.warmup,
+                "repeats": options.repeats, "min_seconds": options.min_seconds,
+                "energy_method": energy_method, "energy_is_estimate": energy_method == "tdp-estimate",
+                "energy_window_s": options.energy_window_s if energy_method != "none" else None,
+                "idle_power_w": idle_power_w, "call_overhead_ms": call_overhead_ms,
+                "latency_note": "median of single run() calls, per-call overhead included (see call_overhead_ms)",
+                "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                "config": config_name, "measure_options": asdict(options)}
+    return LookupTable(device={"preset": preset.name, "preset_settings": preset.to_dict(),
+                               "start": device.to_dict()},
+                       runtime=runtime_info(runtime.provider, runtime.provider_options(), runtime.threads),
+                       settings=settings)
+
+
+def check_resumable(old: LookupTable, new: LookupTable) -> None:
+    """Resuming must not mix entries measured under different conditions."""
+    checks = [("device preset", old.device.get("preset"), new.device.get("preset")),
+              ("provider", old.runtime.get("provider"), new.runtime.get("provider")),
+              ("threads", old.runtime.get("threads"), new.runtime.get("threads")),
+              ("batch size", old.settings.get("batch_size"), new.settings.get("batch_size")),
+              ("energy method", old.settings.get("energy_method"), new.settings.get("energy_method")),
+              ("repeats", old.settings.get("repeats"), new.settings.get("repeats"))]
+    for what, a, b in checks:
+        if a != b:
+            raise TndError(f"--resume: {old.path} was measured with {what} {a!r}, this build uses {b!r}; "
+                           "resume with the same settings or write a new table (--out)")
+
+
+__all__ = ["FORMAT", "LutBuilder", "MeasureOptions", "keys_for_config", "new_table", "check_resumable"]

@@ -1,0 +1,109 @@
+"""``tools/build_lut.py`` / ``tnd lut build``: from a device preset to a measured ``lut/<device>.json``.
+
+Order matters: detect the device (NVML refuses first on a GPU-less machine), check it is the one
+named, check the software stack can run on it, then measure. Nothing is measured on a device or
+provider other than the one the table will be labelled with.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+from tnd.errors import TndError
+from tnd.lut.build import LutBuilder, MeasureOptions, check_resumable, keys_for_config, new_table
+from tnd.lut.table import LookupTable
+
+DEFAULT_CONFIG = "configs/search/demo.yaml"
+
+
+@dataclass
+class BuildRequest:
+    device: str
+    config: str = DEFAULT_CONFIG
+    out: str | None = None
+    resume: bool = False
+    quick: bool = False
+    energy: str = "auto"            # auto: the preset's method; or none/nvml/.../tdp-estimate
+    allow_mismatch: bool = False
+    threads: int | None = None      # CPU threads (default: the preset's)
+    gpu_index: int = 0
+    tdp_w: float | None = None
+    tdp_cores: int | None = None
+    fit_predictor: bool = False
+    batch_size: int | None = None   # default: the search config's cost.batch_size
+    progress: bool = True
+
+    def out_path(self) -> Path:
+        return Path(self.out or f"lut/{self.device}.json")
+
+
+def make_meter(req: BuildRequest, preset: Any, threads: int | None) -> Any:
+    """The energy meter the request and the preset call for (None for --energy none)."""
+    from profilers.energy import TdpEstimateMeter, make_energy_meter
+    from profilers.energy.cpu import RaplEnergyMeter
+
+    method = req.energy
+    if method == "auto":
+        method = "nvml" if preset.kind == "gpu" else preset.energy
+    tdp_w = req.tdp_w or preset.tdp_w
+    if method in ("tdp-estimate", "auto-cpu") and not (method == "auto-cpu" and RaplEnergyMeter.available()):
+        cores = req.tdp_cores or preset.tdp_cores or os.cpu_count() or 1
+        used = threads or os.cpu_count() or 1
+        return TdpEstimateMeter(tdp_w=tdp_w, cores_used=min(used, cores), cores_total=cores)
+    return make_energy_meter(method, gpu_index=req.gpu_index, tdp_w=tdp_w)
+
+
+def build_lut(req: BuildRequest, echo: Callable[[str], None] = print) -> LookupTable:
+    from profilers.devices import check_device, check_stack, detect, load_preset
+    from profilers.latency import RuntimeSettings, measure_call_overhead
+    from tnd.search.config import load_search_config
+
+    preset = load_preset(req.device)
+    device = detect(preset, req.gpu_index)         # GPU: NVML; refuses when there is none
+    check_device(preset, device, req.allow_mismatch)
+    check_stack(preset)
+    cfg = load_search_config(req.config)
+    threads = req.threads or preset.threads if preset.kind == "cpu" else None
+    runtime = RuntimeSettings(provider=preset.provider, threads=threads, device_id=req.gpu_index)
+    options = MeasureOptions.quick() if req.quick else MeasureOptions()
+    options = replace(options, batch_size=req.batch_size or cfg.cost.batch_size)
+    out = req.out_path()
+
+    meter = make_meter(req, preset, threads)
+    try:
+        echo(f"device: {device.name} (preset {preset.name}), provider {runtime.provider}"
+             + (f", {threads} thread(s)" if threads else ""))
+        idle = None
+        if meter is not None and not meter.is_estimate:
+            echo(f"measuring idle power for {options.idle_seconds:.0f} s (keep the device idle)...")
+            idle = meter.idle_power_w(options.idle_seconds)
+        overhead = measure_call_overhead(runtime).median
+        method = meter.method if meter is not None else "none"
+        table = new_table(preset, device, runtime, options, method, idle, overhead, req.config)
+        if req.resume and out.exists():
+            old = LookupTable.load(out)
+            check_resumable(old, table)
+            table.entries = old.entries
+            table.settings["resumed_from"] = old.settings.get("date")
+        elif out.exists() and not req.resume:
+            raise TndError(f"{out} exists; pass --resume to complete it or --out to write another table")
+        keys = keys_for_config(cfg)
+        echo(f"{len(keys)} parts for {req.config} ({len(table.entries)} already measured); energy: {method}"
+             + (" (an ESTIMATE from TDP x time, not a measurement)" if method == "tdp-estimate" else ""))
+        table.settings["shapes"] = [vars(s) for s in cfg.cost_shapes()]
+        table.save(out)
+        LutBuilder(keys, table, runtime, meter, options, out, progress=req.progress).run()
+    finally:
+        if meter is not None:
+            meter.close()
+    table.device["end"] = detect(preset, req.gpu_index).to_dict()
+    table.settings["call_overhead_ms_end"] = measure_call_overhead(runtime).median
+    if req.fit_predictor:
+        from tnd.lut.predictor import fit_predictor
+
+        table.predictor = fit_predictor(table)
+    table.save(out)
+    return table

@@ -1,0 +1,197 @@
+"""``tnd lut validate``: does the table predict whole networks? Rank correlation, error, and a retest.
+
+Random genotypes at the widths and depths the table covers are predicted from the table, exported
+whole and measured with the same provider and threads, twice, in shuffled order. The two passes give
+the measurement's own ceiling (test-retest), the yardstick the table's agreement is read against. A
+linear calibration (measured ~ a * table sum + b) is fitted; its error is reported by leave-one-out
+cross-validation so that it is never scored on the networks it was fitted to.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from tnd import atomic
+from tnd.costs.lut_costs import LutCosts
+from tnd.errors import TndError
+from tnd.lut.parts_onnx import module_onnx
+from tnd.lut.table import LookupTable
+from tnd.space.genotype import Architecture, random_genotype
+from tnd.space.network import build_network
+from tnd.space.ops import PRIMITIVES
+from tnd.space.parts import network_parts
+from tnd.space.plan import NetworkShape
+
+
+@dataclass
+class ValidateRequest:
+    lut: str
+    samples: int = 30
+    seed: int = 0
+    out: str | None = None
+    repeats: int = 100
+    warmup: int = 20
+    save_calibration: bool = True
+    progress: bool = True
+
+
+def agreement(predicted: np.ndarray, measured: np.ndarray) -> dict[str, float]:
+    from scipy.stats import spearmanr
+
+    err = np.abs(predicted - measured) / measured
+    rho = spearmanr(predicted, measured).statistic if len(measured) > 2 else float("nan")
+    return {"spearman": float(rho), "mape": float(err.mean()), "within_10pct": float((err <= 0.10).mean()),
+            "ratio_mean": float((predicted / measured).mean())}
+
+
+def fit_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    slope, intercept = np.polyfit(x, y, 1)
+    return float(slope), float(intercept)
+
+
+def leave_one_out(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    out = np.empty_like(y)
+    for i in range(len(y)):
+        keep = np.arange(len(y)) != i
+        a, b = fit_line(x[keep], y[keep])
+        out[i] = a * x[i] + b
+    return out
+
+
+def sample_networks(table: LookupTable, n: int, seed: int) -> list[tuple[NetworkShape, Any]]:
+    shapes = table.settings.get("shapes")
+    if not shapes:
+        raise TndError(f"{table.name()} does not list the network shapes it covers (settings.shapes); rebuild it "
+                       "with tools/build_lut.py")
+    ops = sorted({k.op for k in table.keys()} & set(PRIMITIVES))
+    rng = random.Random(seed)
+    nets = []
+    for i in range(n):
+        shape = NetworkShape(**shapes[i % len(shapes)])  # every covered width/depth in turn
+        nets.append((shape, random_genotype(rng, ops, ops)))
+    return nets
+
+
+def validate_lut(req: ValidateRequest, echo: Callable[[str], None] = print) -> dict[str, Any]:
+    import torch
+    from tqdm import tqdm
+
+    from profilers.devices import check_device, detect, load_preset
+    from profilers.latency import OrtModel, RuntimeSettings, time_calls
+
+    if req.samples < 5:
+        raise TndError(f"--samples {req.samples} is too few to judge a table; use 30 or more (at least 5)")
+    table = LookupTable.load(req.lut)
+    preset = load_preset(table.device["preset"])
+    device = detect(preset)
+    check_device(preset, device)
+    runtime = RuntimeSettings(provider=table.runtime["provider"], threads=table.runtime.get("threads"),
+                              device_id=int(table.runtime.get("provider_options", {}).get("device_id", 0)))
+    batch = int(table.settings["batch_size"])
+    nets = sample_networks(table, req.samples, req.seed)
+    echo(f"validating {table.name()} on {device.name} ({runtime.provider}"
+         + (f", {runtime.threads} thread(s)" if runtime.threads else "") + f"): {len(nets)} random networks, "
+         "each measured twice in shuffled order")
+
+    predicted, models = [], []
+    raw_costs = LutCosts(table, nets[0][0], calibrated=False)
+    for shape, g in tqdm(nets, desc="exporting", disable=not req.progress, dynamic_ncols=True):
+        raw_costs.shape = shape
+        predicted.append(raw_costs.totals(network_parts(Architecture.from_genotype(g), shape))["latency"])
+        torch.manual_seed(req.seed)
+        net = build_network(g, shape.channels, shape.layers, shape.num_classes, in_channels=shape.in_channels,
+                            input_size=shape.input_size)
+        x = torch.randn(batch, shape.in_channels, shape.input_size, shape.input_size)
+        models.append(OrtModel(module_onnx(net, (x,)), runtime, seed=req.seed))
+
+    rng = random.Random(req.seed + 1)
+    passes = []
+    for p in range(2):
+        order = list(range(len(models)))
+        rng.shuffle(order)
+        medians = np.zeros(len(models))
+        for i in tqdm(order, desc=f"measuring (pass {p + 1}/2)", disable=not req.progress, dynamic_ncols=True):
+            medians[i] = time_calls(models[i], req.warmup, req.repeats).median
+        passes.append(medians)
+    measured = (passes[0] + passes[1]) / 2
+    predicted = np.array(predicted)
+    slope, intercept = fit_line(predicted, measured)
+    report = {
+        "lut": str(table.path), "device": device.to_dict(), "provider": runtime.provider, "threads": runtime.threads,
+        "samples": len(nets), "seed": req.seed, "repeats": req.repeats,
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "raw": agreement(predicted, measured),
+        "calibrated": {**agreement(leave_one_out(predicted, measured), measured), "method": "leave-one-out"},
+        "retest": {"spearman": agreement(passes[0], passes[1])["spearman"],
+                   "mean_change": float(np.mean(np.abs(passes[0] - passes[1]) / measured))},
+        "fit": {"slope": slope, "intercept": intercept, "target": "latency_ms"},
+        "networks": [{"shape": vars(s), "genotype": g.to_dict(), "predicted_ms": float(pr),
+                      "measured_ms": float(m), "pass_ms": [float(passes[0][i]), float(passes[1][i])]}
+                     for i, ((s, g), pr, m) in enumerate(zip(nets, predicted, measured))],
+    }
+    report["goal"] = goal(report)
+    out = Path(req.out) if req.out else Path(table.path).with_suffix("")
+    json_path, png_path = Path(f"{out}.validate.json"), Path(f"{out}.validate.png")
+    atomic.write_json(json_path, report)
+    plot_validation(report, png_path)
+    if req.save_calibration:
+        table.calibration = {k: report[k] for k in ("samples", "date", "raw", "calibrated", "retest", "fit")}
+        table.save()
+    echo(format_report(report) + f"\nwritten: {json_path}, {png_path}"
+         + (f"; calibration stored in {table.path}" if req.save_calibration else ""))
+    return report
+
+
+def goal(r: dict[str, Any]) -> dict[str, Any]:
+    """DESIGN's yardstick: Spearman >= 0.9 x test-retest, MAPE <= 2 x retest change (calibrated figures)."""
+    rho_ok = r["calibrated"]["spearman"] >= 0.9 * r["retest"]["spearman"]
+    mape_ok = r["calibrated"]["mape"] <= max(2 * r["retest"]["mean_change"], 0.15)
+    return {"spearman_vs_retest": rho_ok, "mape": mape_ok, "met": bool(rho_ok and mape_ok)}
+
+
+def format_report(r: dict[str, Any]) -> str:
+    rows = [("", "Spearman", "MAPE", "within 10%", "pred/meas"),
+            ("table sum (raw)", *_cells(r["raw"])),
+            ("calibrated (LOO)", *_cells(r["calibrated"])),
+            ("test-retest", f"{r['retest']['spearman']:.3f}", f"{r['retest']['mean_change']:.1%}", "", "")]
+    lines = ["  ".join(f"{c:>16s}" if j else f"{c:<18s}" for j, c in enumerate(row)) for row in rows]
+    g = r["goal"]
+    lines.append(f"goal (Spearman >= 0.9 x retest, MAPE <= max(2 x retest change, 15%)): "
+                 f"{'met' if g['met'] else 'NOT met'}; fit: measured = {r['fit']['slope']:.3f} x table "
+                 f"+ {r['fit']['intercept']:.4f} ms")
+    return "\n".join(lines)
+
+
+def _cells(a: dict[str, float]) -> tuple[str, ...]:
+    return (f"{a['spearman']:.3f}", f"{a['mape']:.1%}", f"{a['within_10pct']:.0%}", f"{a['ratio_mean']:.2f}x")
+
+
+def plot_validation(r: dict[str, Any], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    meas = np.array([n["measured_ms"] for n in r["networks"]])
+    pred = np.array([n["predicted_ms"] for n in r["networks"]])
+    cal = r["fit"]["slope"] * pred + r["fit"]["intercept"]
+    fig, ax = plt.subplots(figsize=(5, 4.5))
+    ax.scatter(meas, pred, s=14, label=f"table sum (rho {r['raw']['spearman']:.2f})", color="tab:gray")
+    ax.scatter(meas, cal, s=14, label=f"calibrated (rho {r['calibrated']['spearman']:.2f})", color="tab:blue")
+    lo, hi = float(min(meas.min(), pred.min(), cal.min())), float(max(meas.max(), pred.max(), cal.max()))
+    ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="predicted = measured")
+    ax.set_xlabel("measured whole-network latency (ms)")
+    ax.set_ylabel("predicted from table (ms)")
+    ax.set_title(f"{Path(r['lut']).name}: {r['samples']} random networks")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    atomic.save_with(path, lambda p: fig.savefig(p, format="png", dpi=110))
+    plt.close(fig)
+    return path
