@@ -78,6 +78,8 @@ def load_preset(name: str, presets_dir: Path = PRESETS_DIR) -> DevicePreset:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
         raise ProfilerError(f"{path}: not valid YAML ({str(e).splitlines()[0]}); fix the file") from None
+    if not isinstance(data, dict):
+        raise ProfilerError(f"{path}: expected a mapping of preset settings, got {type(data).__name__}; fix the file")
     known = {f.name for f in fields(DevicePreset)}
     unknown = sorted(set(data) - known)
     if unknown:
@@ -86,7 +88,7 @@ def load_preset(name: str, presets_dir: Path = PRESETS_DIR) -> DevicePreset:
     data["match"] = tuple(data.get("match") or ())
     try:
         return DevicePreset(**data)
-    except TypeError as e:
+    except (TypeError, ProfilerError) as e:
         raise ProfilerError(f"{path}: {e}") from None
 
 

@@ -3,7 +3,9 @@
 Each entry was timed as its own ``run()`` call, so it carries the runtime's per-call overhead once;
 a whole network pays that overhead once, not once per part. The network figure is therefore
 ``overhead + sum(entry - overhead)`` (energy: each entry's share outside the overhead). Where
-``tnd lut validate`` stored a whole-network calibration, it is applied on top (``calibrated``).
+``tnd lut validate`` stored a whole-network calibration, it is applied on top (``calibrated``): a
+non-negative weight per part family (convolutions, pools, skips, adds/concats) and an intercept, since
+a stand-alone pool or add over-states its in-network cost far more than a convolution does.
 Keys the table lacks come from its regression predictor, and the cost says so ("predicted").
 """
 
@@ -18,6 +20,18 @@ from tnd.lut.table import LookupTable
 from tnd.space.genotype import Architecture
 from tnd.space.parts import PartKey, network_parts
 from tnd.space.plan import NetworkShape
+
+
+# Calibration groups: parts whose in-network cost relates alike to their stand-alone timing.
+GROUPS = {"pool": ("max_pool", "avg_pool"), "skip": ("skip_connect",), "merge": ("add", "concat")}
+
+
+def part_group(op: str) -> str:
+    """``conv`` for everything with weights (convs, preprocessing, stem, classifier), else its family."""
+    for group, prefixes in GROUPS.items():
+        if op.startswith(prefixes):
+            return group
+    return "conv"
 
 
 class LutCosts:
@@ -51,10 +65,12 @@ class LutCosts:
     def totals(self, parts: list[PartKey]) -> dict[str, Any]:
         """Raw sums over parts: latency, energy, and whether any figure was predicted."""
         lat, energy, predicted, missing_energy = self.overhead, 0.0, False, False
+        groups = {g: 0.0 for g in ("conv", *GROUPS)}
         for key in parts:
             l_ms, e_mj, pred = self.part(key)
             share = max(l_ms - self.overhead, 0.0) / l_ms
             lat += l_ms * share
+            groups[part_group(key.op)] += l_ms * share
             predicted |= pred
             if e_mj is None:
                 missing_energy = True
@@ -62,13 +78,21 @@ class LutCosts:
                 energy += e_mj * share
         if not missing_energy and lat > 0:
             energy += energy / max(lat - self.overhead, 1e-12) * self.overhead  # the one call's own share
-        return {"latency": lat, "energy": None if missing_energy else energy, "predicted": predicted}
+        return {"latency": lat, "energy": None if missing_energy else energy, "predicted": predicted,
+                "groups": groups}
+
+    def calibrated_latency(self, totals: dict[str, Any]) -> float:
+        """Whole-network fit from `tnd lut validate`: intercept + sum over groups of coef x group sum."""
+        fit = self.calibration
+        return fit["intercept"] + sum(fit["coef"][g] * totals["groups"][g] for g in fit["coef"])
 
     def __call__(self, arch: Architecture) -> dict[str, CostValue]:
         t = self.totals(network_parts(arch, self.shape))
         latency = t["latency"]
         if self.calibration:
-            latency = self.calibration["slope"] * latency + self.calibration["intercept"]
+            latency = self.calibrated_latency(t)
+            if self.table.energy_is_estimate and t["energy"] is not None:
+                t["energy"] *= latency / t["latency"]  # the estimate is power x time: follow the time
         out = {"latency": CostValue(latency, "predicted" if t["predicted"] else "measured")}
         if self.has_energy:
             if t["energy"] is None:

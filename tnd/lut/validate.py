@@ -18,7 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from tnd import atomic
-from tnd.costs.lut_costs import LutCosts
+from tnd.costs.lut_costs import GROUPS, LutCosts
 from tnd.errors import TndError
 from tnd.lut.parts_onnx import module_onnx
 from tnd.lut.table import LookupTable
@@ -27,6 +27,8 @@ from tnd.space.network import build_network
 from tnd.space.ops import PRIMITIVES
 from tnd.space.parts import network_parts
 from tnd.space.plan import NetworkShape
+
+GROUP_ORDER = ("conv", *GROUPS)
 
 
 @dataclass
@@ -50,17 +52,21 @@ def agreement(predicted: np.ndarray, measured: np.ndarray) -> dict[str, float]:
             "ratio_mean": float((predicted / measured).mean())}
 
 
-def fit_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    slope, intercept = np.polyfit(x, y, 1)
-    return float(slope), float(intercept)
+def fit_groups(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
+    """measured ~ intercept + X @ coef with coef >= 0 (X: per-family sums of table entries)."""
+    from sklearn.linear_model import LinearRegression
+
+    m = LinearRegression(positive=True).fit(X, y)
+    return m.coef_, float(m.intercept_)
 
 
-def leave_one_out(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+def leave_one_out(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Each network predicted by a fit on all the others: the calibration's honest error."""
     out = np.empty_like(y)
     for i in range(len(y)):
         keep = np.arange(len(y)) != i
-        a, b = fit_line(x[keep], y[keep])
-        out[i] = a * x[i] + b
+        coef, b = fit_groups(X[keep], y[keep])
+        out[i] = X[i] @ coef + b
     return out
 
 
@@ -99,11 +105,13 @@ def validate_lut(req: ValidateRequest, echo: Callable[[str], None] = print) -> d
          + (f", {runtime.threads} thread(s)" if runtime.threads else "") + f"): {len(nets)} random networks, "
          "each measured twice in shuffled order")
 
-    predicted, models = [], []
+    predicted, group_sums, models = [], [], []
     raw_costs = LutCosts(table, nets[0][0], calibrated=False)
     for shape, g in tqdm(nets, desc="exporting", disable=not req.progress, dynamic_ncols=True):
         raw_costs.shape = shape
-        predicted.append(raw_costs.totals(network_parts(Architecture.from_genotype(g), shape))["latency"])
+        t = raw_costs.totals(network_parts(Architecture.from_genotype(g), shape))
+        predicted.append(t["latency"])
+        group_sums.append([t["groups"][k] for k in GROUP_ORDER])
         torch.manual_seed(req.seed)
         net = build_network(g, shape.channels, shape.layers, shape.num_classes, in_channels=shape.in_channels,
                             input_size=shape.input_size)
@@ -120,21 +128,24 @@ def validate_lut(req: ValidateRequest, echo: Callable[[str], None] = print) -> d
             medians[i] = time_calls(models[i], req.warmup, req.repeats).median
         passes.append(medians)
     measured = (passes[0] + passes[1]) / 2
-    predicted = np.array(predicted)
-    slope, intercept = fit_line(predicted, measured)
+    predicted, X = np.array(predicted), np.array(group_sums)
+    coef, intercept = fit_groups(X, measured)
     report = {
         "lut": str(table.path), "device": device.to_dict(), "provider": runtime.provider, "threads": runtime.threads,
         "samples": len(nets), "seed": req.seed, "repeats": req.repeats,
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "raw": agreement(predicted, measured),
-        "calibrated": {**agreement(leave_one_out(predicted, measured), measured), "method": "leave-one-out"},
+        "calibrated": {**agreement(leave_one_out(X, measured), measured), "method": "leave-one-out"},
         "retest": {"spearman": agreement(passes[0], passes[1])["spearman"],
                    "mean_change": float(np.mean(np.abs(passes[0] - passes[1]) / measured))},
-        "fit": {"slope": slope, "intercept": intercept, "target": "latency_ms"},
+        "fit": {"kind": "grouped-linear/1", "coef": dict(zip(GROUP_ORDER, map(float, coef))),
+                "intercept": intercept, "target": "latency_ms"},
         "networks": [{"shape": vars(s), "genotype": g.to_dict(), "predicted_ms": float(pr),
+                      "calibrated_ms": float(X[i] @ coef + intercept), "group_sums_ms": X[i].tolist(),
                       "measured_ms": float(m), "pass_ms": [float(passes[0][i]), float(passes[1][i])]}
                      for i, ((s, g), pr, m) in enumerate(zip(nets, predicted, measured))],
     }
+    report["per_shape"] = per_shape(report["networks"], passes)
     report["goal"] = goal(report)
     out = Path(req.out) if req.out else Path(table.path).with_suffix("")
     json_path, png_path = Path(f"{out}.validate.json"), Path(f"{out}.validate.png")
@@ -146,6 +157,25 @@ def validate_lut(req: ValidateRequest, echo: Callable[[str], None] = print) -> d
     echo(format_report(report) + f"\nwritten: {json_path}, {png_path}"
          + (f"; calibration stored in {table.path}" if req.save_calibration else ""))
     return report
+
+
+def per_shape(networks: list[dict[str, Any]], passes: list[np.ndarray]) -> list[dict[str, Any]]:
+    """The same figures within one width/depth: the hard case, where networks differ only by their ops."""
+    groups: dict[str, list[int]] = {}
+    for i, n in enumerate(networks):
+        s = n["shape"]
+        groups.setdefault(f"C={s['channels']}, {s['layers']} cells, {s['input_size']}px", []).append(i)
+    out = []
+    for name, idx in groups.items():
+        if len(idx) < 5:
+            continue
+        meas = np.array([networks[i]["measured_ms"] for i in idx])
+        out.append({"shape": name, "n": len(idx),
+                    "raw_spearman": agreement(np.array([networks[i]["predicted_ms"] for i in idx]), meas)["spearman"],
+                    "calibrated": agreement(np.array([networks[i]["calibrated_ms"] for i in idx]), meas),
+                    "retest_spearman": agreement(passes[0][idx], passes[1][idx])["spearman"],
+                    "spread": float(meas.max() / meas.min())})
+    return out
 
 
 def goal(r: dict[str, Any]) -> dict[str, Any]:
@@ -161,10 +191,16 @@ def format_report(r: dict[str, Any]) -> str:
             ("calibrated (LOO)", *_cells(r["calibrated"])),
             ("test-retest", f"{r['retest']['spearman']:.3f}", f"{r['retest']['mean_change']:.1%}", "", "")]
     lines = ["  ".join(f"{c:>16s}" if j else f"{c:<18s}" for j, c in enumerate(row)) for row in rows]
+    for p in r.get("per_shape", []):
+        lines.append(f"  within {p['shape']} (n={p['n']}, spread {p['spread']:.2f}x): Spearman raw "
+                     f"{p['raw_spearman']:.3f}, calibrated {p['calibrated']['spearman']:.3f}, MAPE "
+                     f"{p['calibrated']['mape']:.1%}; test-retest {p['retest_spearman']:.3f}")
     g = r["goal"]
     lines.append(f"goal (Spearman >= 0.9 x retest, MAPE <= max(2 x retest change, 15%)): "
-                 f"{'met' if g['met'] else 'NOT met'}; fit: measured = {r['fit']['slope']:.3f} x table "
-                 f"+ {r['fit']['intercept']:.4f} ms")
+                 f"{'met' if g['met'] else 'NOT met'}")
+    fit = r["fit"]
+    lines.append("calibration: measured = " + " + ".join(f"{c:.2f} x {g}" for g, c in fit["coef"].items())
+                 + f" + {fit['intercept']:.4f} ms (sums of table entries per part family, overhead removed)")
     return "\n".join(lines)
 
 
@@ -180,7 +216,7 @@ def plot_validation(r: dict[str, Any], path: Path) -> Path:
 
     meas = np.array([n["measured_ms"] for n in r["networks"]])
     pred = np.array([n["predicted_ms"] for n in r["networks"]])
-    cal = r["fit"]["slope"] * pred + r["fit"]["intercept"]
+    cal = np.array([n["calibrated_ms"] for n in r["networks"]])
     fig, ax = plt.subplots(figsize=(5, 4.5))
     ax.scatter(meas, pred, s=14, label=f"table sum (rho {r['raw']['spearman']:.2f})", color="tab:gray")
     ax.scatter(meas, cal, s=14, label=f"calibrated (rho {r['calibrated']['spearman']:.2f})", color="tab:blue")

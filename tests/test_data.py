@@ -1,0 +1,301 @@
+"""Datasets: digits splits, normalisation/augmentation reproducibility, cutout, the CIFAR pickle reader."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from tnd.data.datasets import DATASETS, Split, cutout, load_dataset
+from tnd.errors import TndError
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits", seed=0)
+
+
+def _rows(x: torch.Tensor) -> set[bytes]:
+    return {r.numpy().tobytes() for r in x.reshape(x.shape[0], -1)}
+
+
+# --------------------------------------------------------------------------------------------- digits
+
+
+def test_digits_shapes_and_metadata(digits):
+    assert digits.name == "digits"
+    assert (digits.num_classes, digits.in_channels, digits.input_size) == (10, 1, 8)
+    for split in (digits.train, digits.val, digits.test):
+        assert split.x.ndim == 4 and tuple(split.x.shape[1:]) == (1, 8, 8)
+        assert split.x.shape[0] == split.y.shape[0] == len(split)
+        assert split.y.dtype == torch.int64
+        assert split.x.dtype == torch.float32
+
+
+def test_digits_sizes_are_60_20_20(digits):
+    n = len(digits.train) + len(digits.val) + len(digits.test)
+    assert n == 1797
+    assert abs(len(digits.train) - 0.6 * n) <= 10
+    assert abs(len(digits.val) - 0.2 * n) <= 10
+    assert abs(len(digits.test) - 0.2 * n) <= 10
+
+
+def test_digits_splits_are_disjoint_and_cover_everything(digits):
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    # map every image back to its index in the original set (duplicates are possible, so use multisets)
+    allx = torch.tensor(d.images, dtype=torch.float32).unsqueeze(1)
+    full = sorted(r.numpy().tobytes() + bytes([int(t)]) for r, t in zip(allx.reshape(1797, -1), d.target))
+    got = sorted(r.numpy().tobytes() + bytes([int(t)])
+                 for s in (digits.train, digits.val, digits.test)
+                 for r, t in zip(s.x.reshape(len(s), -1), s.y))
+    assert got == full  # a partition: every sample exactly once
+    # and (excluding genuinely duplicated images) no image appears in two splits
+    counts: dict[bytes, int] = {}
+    for r in full:
+        counts[r] = counts.get(r, 0) + 1
+    unique = {k for k, v in counts.items() if v == 1}
+    sets = [{r.numpy().tobytes() + bytes([int(t)]) for r, t in zip(s.x.reshape(len(s), -1), s.y)} & unique
+            for s in (digits.train, digits.val, digits.test)]
+    assert not (sets[0] & sets[1]) and not (sets[0] & sets[2]) and not (sets[1] & sets[2])
+
+
+def test_digits_splits_are_stratified(digits):
+    for split, frac in ((digits.train, 0.6), (digits.val, 0.2), (digits.test, 0.2)):
+        counts = torch.bincount(split.y, minlength=10)
+        assert (counts > 0).all(), "every class in every split"
+        # per-class proportion close to the overall fraction
+        from sklearn.datasets import load_digits
+        totals = np.bincount(load_digits().target, minlength=10)
+        assert np.all(np.abs(counts.numpy() - frac * totals) <= 1.5)
+
+
+def test_digits_same_seed_same_split_different_seed_different_split(digits):
+    again = load_dataset("digits", seed=0)
+    other = load_dataset("digits", seed=1)
+    assert torch.equal(again.train.x, digits.train.x) and torch.equal(again.train.y, digits.train.y)
+    assert torch.equal(again.test.x, digits.test.x)
+    assert len(other.train) == len(digits.train)
+    assert not torch.equal(other.train.x, digits.train.x)
+    assert _rows(other.val.x) != _rows(digits.val.x)
+
+
+# ------------------------------------------------------------------------------ normalise & augment
+
+
+def test_batches_normalise(digits):
+    s = digits.train
+    xs, ys = zip(*s.batches(100))
+    x, y = torch.cat(xs), torch.cat(ys)
+    assert x.shape == s.x.shape and torch.equal(y, s.y)
+    mean, std = s._norm
+    assert torch.allclose(x, (s.x / 16.0 - mean) / std)
+    # statistics come from the whole digits set, so a 60% split is close to standardised
+    assert abs(float(x.mean())) < 0.1
+    assert abs(float(x.std()) - 1.0) < 0.1
+    # batch sizes and drop_last
+    sizes = [len(b[1]) for b in s.batches(100)]
+    assert sum(sizes) == len(s) and all(b == 100 for b in sizes[:-1])
+    sizes = [len(b[1]) for b in s.batches(100, drop_last=True)]
+    assert all(b == 100 for b in sizes) and len(sizes) == len(s) // 100
+
+
+def test_batches_shuffle_and_augment_reproducibly(digits):
+    s = digits.train
+
+    def run(seed):
+        g = torch.Generator().manual_seed(seed)
+        return [(x.clone(), y.clone()) for x, y in s.batches(64, shuffle=True, generator=g, augment=True)]
+
+    a, b, c = run(3), run(3), run(4)
+    assert len(a) == len(b)
+    for (xa, ya), (xb, yb) in zip(a, b):
+        assert torch.equal(xa, xb) and torch.equal(ya, yb)
+    assert any(not torch.equal(xa, xc) for (xa, _), (xc, _) in zip(a, c))
+    assert any(not torch.equal(ya, yc) for (_, ya), (_, yc) in zip(a, c))
+    # shuffled: labels are a permutation of the split's labels
+    assert torch.equal(torch.sort(torch.cat([y for _, y in a])).values, torch.sort(s.y).values)
+
+
+def test_augment_is_a_shift_for_digits_and_changes_something(digits):
+    s = digits.train
+    x = s.normalise(s.x[:64])
+    out = s.augment(x, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape
+    assert not torch.equal(out, x)  # with 64 images at least one crop offset is non-zero
+    # digits: one-pixel crop padding, no flip -> each output is x shifted by (dy, dx) in {-1,0,1}^2
+    padded = torch.nn.functional.pad(x, (1, 1, 1, 1))
+    for i in range(64):
+        assert any(torch.equal(out[i], padded[i, :, dy:dy + 8, dx:dx + 8]) for dy in range(3) for dx in range(3))
+
+
+def test_split_flip_augmentation_rgb():
+    x = torch.arange(2 * 3 * 4 * 4, dtype=torch.uint8).view(2, 3, 4, 4)
+    s = Split(x, torch.tensor([0, 1]), (0.5, 0.5, 0.5), (0.25, 0.25, 0.25), crop_padding=0, flip=True)
+    xn = s.normalise(x)
+    assert torch.allclose(xn, (x.float() / 255 - 0.5) / 0.25)
+    seen = set()
+    for seed in range(20):
+        out = s.augment(xn, torch.Generator().manual_seed(seed))
+        for i in range(2):
+            if torch.equal(out[i], xn[i]):
+                seen.add("same")
+            else:
+                assert torch.equal(out[i], xn[i].flip(-1))
+                seen.add("flip")
+    assert seen == {"same", "flip"}
+
+
+# ---------------------------------------------------------------------------------------------- cutout
+
+
+def test_cutout_zeroes_one_square():
+    x = torch.ones(64, 3, 32, 32)
+    out = cutout(x, 8, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape
+    full = 0
+    for i in range(64):
+        zero = out[i] == 0
+        assert torch.equal(zero[0], zero[1]) and torch.equal(zero[0], zero[2])  # same square on all channels
+        ys, xs = torch.nonzero(zero[0], as_tuple=True)
+        assert len(ys) > 0
+        h = int(ys.max() - ys.min() + 1)
+        w = int(xs.max() - xs.min() + 1)
+        assert h <= 8 and w <= 8
+        assert len(ys) == h * w  # a filled rectangle (a square clipped at the border)
+        assert torch.all(out[i][~zero] == 1)
+        full += h == 8 and w == 8
+    assert full > 0
+    again = cutout(x, 8, torch.Generator().manual_seed(0))
+    assert torch.equal(out, again)
+    assert not torch.equal(out, cutout(x, 8, torch.Generator().manual_seed(1)))
+
+
+def test_cutout_keeps_dtype():
+    x = torch.full((4, 3, 16, 16), 7, dtype=torch.uint8)
+    out = cutout(x, 4, torch.Generator().manual_seed(0))
+    assert out.dtype == torch.uint8
+    assert set(out.unique().tolist()) == {0, 7}
+
+
+# ----------------------------------------------------------------------------------------------- CIFAR
+
+
+def _write_batch(path, n, labels_key, n_classes, rng):
+    data = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
+    labels = [int(v) for v in (np.arange(n) % n_classes)]
+    with path.open("wb") as f:
+        pickle.dump({b"data": data, labels_key: labels, b"batch_label": b"x"}, f)
+    return data, labels
+
+
+@pytest.fixture
+def fake_cifar10(tmp_path):
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    train = [_write_batch(folder / f"data_batch_{i}", 8, b"labels", 10, rng) for i in range(1, 6)]
+    test = _write_batch(folder / "test_batch", 6, b"labels", 10, rng)
+    return tmp_path, train, test
+
+
+def test_fake_cifar10_loads(fake_cifar10):
+    root, train, test = fake_cifar10
+    ds = load_dataset("cifar10", data_dir=root, seed=0, val_fraction=0.5)
+    assert (ds.num_classes, ds.in_channels, ds.input_size) == (10, 3, 32)
+    assert len(ds.train) + len(ds.val) == 40
+    assert len(ds.test) == 6
+    for s in (ds.train, ds.val, ds.test):
+        assert tuple(s.x.shape[1:]) == (3, 32, 32) and s.x.dtype == torch.uint8
+        assert s.y.dtype == torch.int64
+    # test split is the test batch, in order, CHW from the row-major 3072 layout
+    assert torch.equal(ds.test.x, torch.from_numpy(test[0].reshape(-1, 3, 32, 32)))
+    assert ds.test.y.tolist() == test[1]
+    # train+val together are exactly the five train batches
+    all_train = np.concatenate([d for d, _ in train]).reshape(-1, 3, 32, 32)
+    got = _rows(torch.cat([ds.train.x, ds.val.x]))
+    assert got == _rows(torch.from_numpy(all_train))
+    assert not (_rows(ds.train.x) & _rows(ds.val.x))
+    # labels travel with their images
+    lookup = {r.tobytes(): l for r, l in zip(all_train.reshape(40, -1), [l for _, ls in train for l in ls])}
+    for s in (ds.train, ds.val):
+        for r, l in zip(s.x.reshape(len(s), -1), s.y):
+            assert lookup[r.numpy().tobytes()] == int(l)
+    # batches normalise with the CIFAR statistics
+    x, _ = next(ds.test.batches(6))
+    assert x.dtype == torch.float32 and x.shape == (6, 3, 32, 32)
+
+
+def test_fake_cifar10_val_fraction_zero(fake_cifar10):
+    root, _, _ = fake_cifar10
+    ds = load_dataset("cifar10", data_dir=root, val_fraction=0.0)
+    assert len(ds.train) == 40 and len(ds.val) == 0
+
+
+def test_fake_cifar10_bad_val_fraction(fake_cifar10):
+    root, _, _ = fake_cifar10
+    with pytest.raises(TndError, match="val_fraction"):
+        load_dataset("cifar10", data_dir=root, val_fraction=1.0)
+
+
+def test_fake_cifar100_loads(tmp_path):
+    folder = tmp_path / "cifar-100-python"
+    folder.mkdir()
+    rng = np.random.default_rng(1)
+    train = _write_batch(folder / "train", 30, b"fine_labels", 100, rng)
+    test = _write_batch(folder / "test", 5, b"fine_labels", 100, rng)
+    ds = load_dataset("cifar100", data_dir=tmp_path, seed=0, val_fraction=0.5)
+    assert (ds.num_classes, ds.in_channels, ds.input_size) == (100, 3, 32)
+    assert len(ds.train) + len(ds.val) == 30 and len(ds.test) == 5
+    for s in (ds.train, ds.val, ds.test):
+        assert tuple(s.x.shape[1:]) == (3, 32, 32)
+    assert torch.equal(ds.test.x, torch.from_numpy(test[0].reshape(-1, 3, 32, 32)))
+    assert ds.test.y.tolist() == test[1]
+    assert sorted(torch.cat([ds.train.y, ds.val.y]).tolist()) == sorted(train[1])
+
+
+def test_corrupt_cifar_batch_names_the_file(fake_cifar10):
+    root, _, _ = fake_cifar10
+    bad = root / "cifar-10-batches-py" / "data_batch_3"
+    bad.write_bytes(b"not a pickle")
+    with pytest.raises(TndError, match="data_batch_3"):
+        load_dataset("cifar10", data_dir=root)
+
+
+def test_cifar_batch_missing_labels_key(tmp_path):
+    folder = tmp_path / "cifar-100-python"
+    folder.mkdir()
+    rng = np.random.default_rng(2)
+    _write_batch(folder / "train", 4, b"labels", 100, rng)  # CIFAR-10 key: wrong for CIFAR-100
+    _write_batch(folder / "test", 4, b"fine_labels", 100, rng)
+    with pytest.raises(TndError, match="train"):
+        load_dataset("cifar100", data_dir=tmp_path)
+
+
+@pytest.mark.parametrize("name, folder", [("cifar10", "cifar-10-batches-py"), ("cifar100", "cifar-100-python")])
+def test_missing_cifar_folder_is_a_clear_error(tmp_path, name, folder):
+    with pytest.raises(TndError) as e:
+        load_dataset(name, data_dir=tmp_path / "nowhere")
+    msg = str(e.value)
+    assert folder in msg
+    assert str(tmp_path / "nowhere") in msg
+    assert "--download" in msg
+
+
+def test_unknown_dataset_lists_datasets():
+    with pytest.raises(TndError) as e:
+        load_dataset("mnist")
+    msg = str(e.value)
+    assert "mnist" in msg
+    for name in DATASETS:
+        assert name in msg
+    assert set(DATASETS) >= {"digits", "cifar10", "cifar100"}
