@@ -16,8 +16,24 @@ venv: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
-demo: $(STAMP)
-	$(PY) -m tnd.cli.main search --config configs/search/demo.yaml --out runs/demo
+# The three journeys on the embedded default (digits, this machine's CPU): measure a lookup table for
+# this machine (reused on later runs) and check it on whole networks, search a latency-aware Pareto
+# series, train the most accurate Pareto member, export it to ONNX, and measure it beside the prediction.
+TND      := $(PY) -m tnd.cli.main
+DEMO     := runs/demo
+DEMO_LUT := runs/lut/cpu.json
+# validate.json is written last, so an interrupted table build is resumed, never taken as complete.
+$(DEMO_LUT:.json=.validate.json): $(STAMP) configs/search/demo.yaml
+	$(PY) tools/build_lut.py --device cpu --config configs/search/demo.yaml --out $(DEMO_LUT) --resume --fit-predictor
+	$(TND) lut validate --lut $(DEMO_LUT) --samples 20
+
+demo: $(DEMO_LUT:.json=.validate.json)
+	@echo "== energy on this CPU is only a TDP estimate (no RAPL), so the demo optimises latency =="
+	rm -rf $(DEMO)
+	$(TND) search --config configs/search/demo.yaml --lut $(DEMO_LUT) --out $(DEMO)/search
+	$(TND) train --genotype $(DEMO)/search/result.json --config configs/train/digits.yaml --epochs 10 --out $(DEMO)/train
+	$(TND) export $(DEMO)/train/checkpoint.pt --out $(DEMO)/model.onnx
+	$(TND) bench $(DEMO)/model.onnx --device cpu --lut $(DEMO_LUT) --json $(DEMO)/bench.json
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

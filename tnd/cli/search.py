@@ -66,8 +66,11 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
         except ValueError:
             raise TndError("--exponent: values must be numbers, e.g. --exponent params=-0.3") from None
         o["reward.exponents"] = {**o.get("reward.exponents", {}), **exps}
-    if args.preference:
-        o["preferences"] = [parse_preference(p) for p in args.preference]
+    prefs = list(args.preference or [])
+    if args.preferences:
+        prefs += [t for t in (x.strip() for x in args.preferences.split(";")) if t]
+    if prefs:
+        o["preferences"] = [parse_preference(p) for p in prefs]
     return o
 
 
@@ -98,6 +101,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reward-form", choices=("soft", "hard", "sum"))
     p.add_argument("--preference", action="append", metavar="NAME:COST=TARGET[@EXP],...",
                    help="one point of a Pareto series (repeat the flag for more); overrides targets/exponents")
+    p.add_argument("--preferences", metavar="NAME:...;NAME:...",
+                   help="a whole Pareto series in one flag, ';'-separated, e.g. "
+                        "'fast:latency=0.08ms@-1;accurate:latency=0.3ms@-0.2'")
     p.add_argument("--device", help="device preset whose lookup table gives latency/energy (lut/<device>.json)")
     p.add_argument("--lut", help="lookup table path (overrides --device's default)")
     p.add_argument("--strict-lut", action="store_true", help="a part missing from the table is an error")

@@ -41,7 +41,7 @@ def front_of(entries: list[dict[str, Any]], costs: list[str]) -> tuple[list[int]
 
 
 def write_result(out: Path, cfg: SearchConfig, entries: list[dict[str, Any]], costs: list[str],
-                 seconds: float) -> dict[str, Any]:
+                 seconds: float, cost_seconds: float | None = None) -> dict[str, Any]:
     front, hv, reference, fields = front_of(entries, costs)
     result = {
         "format": RESULT_FORMAT,
@@ -52,6 +52,7 @@ def write_result(out: Path, cfg: SearchConfig, entries: list[dict[str, Any]], co
         "hypervolume": {"value": hv, "objectives": fields, "reference": reference,
                         "note": "all objectives minimised; error = 1 - supernet validation accuracy"},
         "search_seconds": seconds,
+        "cost_model_seconds": cost_seconds,  # time inside the cost model (this process; a resume restarts it)
     }
     atomic.write_json(out / "result.json", result)
     return result
@@ -89,7 +90,8 @@ def run_search(cfg: SearchConfig, out: str | Path, resume: bool = False, progres
     outcome = search.run(stop_after_epochs=stop_after_epochs)
     if outcome is None:
         return None
-    result = write_result(out, cfg, outcome.entries, pareto_costs(cfg), time.perf_counter() - t0)
+    result = write_result(out, cfg, outcome.entries, pareto_costs(cfg), time.perf_counter() - t0,
+                          cost_seconds=search.cost_seconds)
     plot_path = plot_front(result, out / "pareto.png")
     echo(summary_table(result))
     echo(f"results: {out / 'result.json'}, plot: {plot_path}, log: {out / 'log.jsonl'}")
