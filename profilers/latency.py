@@ -84,10 +84,8 @@ class OrtModel:
         return self.session.run(None, self.feeds)
 
 
-def time_calls(fn, warmup: int = 10, repeats: int = 50, min_seconds: float = 0.0) -> LatencyStats:
-    """Time ``fn`` call by call after warm-up; keep repeating until ``min_seconds`` of samples too."""
-    for _ in range(warmup):
-        fn()
+def sample_calls(fn, repeats: int, min_seconds: float = 0.0) -> list[float]:
+    """Milliseconds of each of ``repeats`` single calls (more until ``min_seconds`` have been sampled)."""
     samples: list[float] = []
     start = time.perf_counter()
     while len(samples) < repeats or time.perf_counter() - start < min_seconds:
@@ -96,7 +94,14 @@ def time_calls(fn, warmup: int = 10, repeats: int = 50, min_seconds: float = 0.0
         samples.append((time.perf_counter_ns() - t0) / 1e6)
         if len(samples) >= 100 * max(repeats, 1):
             break
-    return LatencyStats.of(samples)
+    return samples
+
+
+def time_calls(fn, warmup: int = 10, repeats: int = 50, min_seconds: float = 0.0) -> LatencyStats:
+    """Time ``fn`` call by call after warm-up; keep repeating until ``min_seconds`` of samples too."""
+    for _ in range(warmup):
+        fn()
+    return LatencyStats.of(sample_calls(fn, repeats, min_seconds))
 
 
 def identity_model_bytes() -> bytes:

@@ -9,18 +9,7 @@ import torch
 from tnd.data.datasets import DATASETS, Split, cutout, load_dataset
 from tnd.errors import TndError
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_dataset("digits", seed=0)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def _rows(x: torch.Tensor) -> set[bytes]:

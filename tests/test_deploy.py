@@ -24,6 +24,8 @@ QUIET = {"progress": False, "echo": lambda s: None}
 TINY = dict(dataset="digits", layers=5, channels=8, epochs=2, batch_size=32, lr=0.05, cutout=True,
             cutout_length=4, auxiliary=True, drop_path_prob=0.2, max_steps_per_epoch=3)
 
+pytestmark = pytest.mark.usefixtures("single_thread")
+
 
 def random_genotype(seed: int) -> Genotype:
     rng = random.Random(seed)
@@ -33,22 +35,6 @@ def random_genotype(seed: int) -> Genotype:
         return tuple((rng.choice(ops), rng.randrange(node + 2)) for node in range(4) for _ in range(2))
 
     return Genotype(normal=cell(), normal_concat=(2, 3, 4, 5), reduce=cell(), reduce_concat=(2, 3, 4, 5))
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny networks gain nothing from intra-op threads and lose a lot to them on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    from tnd.data import load_dataset
-
-    return load_dataset("digits", seed=0)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-import torch
 
 from tnd.costs.base import CostSuite
 from tnd.costs.counting import CountingCosts
@@ -17,6 +16,7 @@ from tnd.space import Architecture, Genotype
 from tnd.space.parts import network_parts, part_flops, space_parts
 
 OVERHEAD = 0.005
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 BASE = {
     "dataset": "digits", "channels": 4, "network": {"channels": 8, "layers": 5},
@@ -40,18 +40,10 @@ def synthetic_table(cfg, energy: bool = False) -> LookupTable:
                                  "call_overhead_ms": OVERHEAD}, entries=entries)
 
 
-@pytest.fixture(scope="module")
-def digits():
-    from tnd.data import load_dataset
-
-    return load_dataset("digits", seed=0)
-
-
 def search(tmp_path, digits, reward, name, seed=0):
     cfg = load_search_config(None, {**BASE, "reward": reward, "seed": seed})
     table = synthetic_table(cfg)
     costs = CostSuite([CountingCosts(cfg.target_shape()), LutCosts(table, cfg.target_shape())])
-    torch.set_num_threads(1)
     return run_search(cfg, tmp_path / name, data=digits, costs=costs, progress=False, echo=lambda s: None), table, cfg
 
 

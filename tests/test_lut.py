@@ -16,13 +16,7 @@ from tnd.lut.table import FORMAT, LookupTable
 from tnd.space.parts import PartKey, lut_key, network_parts, parse_key, part_flops, space_parts
 from tnd.space.plan import NetworkShape
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 # ----------------------------------------------------------------------------------- part ordering

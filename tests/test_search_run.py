@@ -22,13 +22,6 @@ TINY = {
 }
 
 
-@pytest.fixture(scope="module")
-def digits():
-    from tnd.data import load_dataset
-
-    return load_dataset("digits", seed=0)
-
-
 def test_resumed_search_matches_uninterrupted(tmp_path, digits):
     cfg = load_search_config(None, TINY)
     full = run_search(cfg, tmp_path / "full", data=digits, progress=False, echo=lambda s: None)
@@ -102,18 +95,9 @@ def test_tiny_search_finds_a_network_that_learns_digits(tmp_path, digits):
     cfg = load_search_config(None, {**TINY, "weights": {"lr": 0.1}})
     result = run_search(cfg, tmp_path, data=digits, progress=False, echo=lambda s: None)
     genotype = Genotype.from_dict(result["genotypes"][result["pareto"][0]]["genotype"])
-    torch.manual_seed(0)
-    net = build_network(genotype, channels=8, layers=5, num_classes=10, in_channels=1, input_size=8)
-    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, weight_decay=3e-4)
-    g = torch.Generator().manual_seed(0)
-    for _ in range(8):
-        net.train()
-        for x, y in digits.train.batches(64, shuffle=True, generator=g):
-            loss = torch.nn.functional.cross_entropy(net(x), y)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    net.eval()
-    with torch.no_grad():
-        correct = sum(int((net(x).argmax(1) == y).sum()) for x, y in digits.test.batches(256))
-    assert correct / len(digits.test) > 0.8
+    from tnd.deploy import TrainConfig, train
+
+    report = train(genotype, TrainConfig(dataset="digits", channels=8, layers=5, epochs=8, batch_size=64, lr=0.05,
+                                         cutout=False, auxiliary=False, drop_path_prob=0.0),
+                   tmp_path / "train", data=digits, progress=False, echo=lambda s: None)
+    assert report["test_accuracy"] > 0.8

@@ -18,27 +18,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"tnd.cli.{name}")
-        except ModuleNotFoundError as e:  # TEMPORARY during bring-up; removed once all commands exist
-            if e.name != f"tnd.cli.{name}":
-                raise
-            continue
-        module.register(sub)
+        importlib.import_module(f"tnd.cli.{name}").register(sub)
     return parser
 
 
 def user_errors() -> tuple[type[BaseException], ...]:
+    from profilers.errors import ProfilerError
     from tnd.errors import TndError
 
-    errors: list[type[BaseException]] = [TndError]
-    try:
-        from profilers.errors import ProfilerError
-
-        errors.append(ProfilerError)
-    except ModuleNotFoundError:  # TEMPORARY during bring-up
-        pass
-    return tuple(errors)
+    return (TndError, ProfilerError)
 
 
 def main(argv: list[str] | None = None) -> int:

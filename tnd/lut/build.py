@@ -1,8 +1,10 @@
 """Building ``lut/<device>.json``: enumerate the parts a search can use, measure each, write as we go.
 
-Every entry is saved (atomically) the moment it is measured, so an interrupted build resumes with
-``--resume`` without measuring again what it has. Entries are measured in a shuffled order, so that
-a slow phase of the machine (another process, a clock change) does not bias one op type.
+Entries are measured in chunks: every part of a chunk gets its own session, and the timed runs are
+spread over several interleaved rounds in shuffled order, so that a slow phase of the machine
+(another process, a clock change) is shared across parts instead of biasing one. Each chunk is saved
+(atomically) as soon as it is measured, so an interrupted build resumes with ``--resume`` without
+measuring again what it has.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ class MeasureOptions:
     warmup: int = 20
     repeats: int = 100
     min_seconds: float = 0.0          # keep timing until this much time is sampled as well
+    rounds: int = 4                   # timed runs are split over this many interleaved rounds
+    chunk: int = 16                   # parts measured (and saved) together
     energy_window_s: float = 1.0      # each energy window repeats the part until it lasts this long
     idle_seconds: float = 3.0         # idle power is sampled this long before measuring
     seed: int = 0
@@ -33,7 +37,8 @@ class MeasureOptions:
     @classmethod
     def quick(cls, **kw: Any) -> "MeasureOptions":
         """A fast, rougher table (CI, trying things out): fewer repeats and short energy windows."""
-        return cls(**{"warmup": 5, "repeats": 25, "energy_window_s": 0.2, "idle_seconds": 1.0, **kw})
+        return cls(**{"warmup": 5, "repeats": 24, "rounds": 3, "energy_window_s": 0.2, "idle_seconds": 1.0,
+                      **kw})
 
 
 def keys_for_config(cfg: Any) -> list[PartKey]:
@@ -64,12 +69,27 @@ class LutBuilder:
         random.Random(self.options.seed).shuffle(todo)
         return todo
 
-    def measure(self, key: PartKey) -> dict[str, Any]:
-        from profilers.latency import OrtModel, time_calls
+    def measure_chunk(self, keys: list[PartKey], rng: random.Random) -> dict[str, dict[str, Any]]:
+        """Latency of each part over interleaved rounds, then its energy window."""
+        from profilers.latency import OrtModel, sample_calls
+        from profilers.stats import LatencyStats
 
         o = self.options
-        model = OrtModel(part_onnx(key, o.batch_size), self.runtime, seed=o.seed)
-        latency = time_calls(model, o.warmup, o.repeats, o.min_seconds)
+        models = [OrtModel(part_onnx(k, o.batch_size), self.runtime, seed=o.seed) for k in keys]
+        samples: list[list[float]] = [[] for _ in keys]
+        per_round = -(-o.repeats // o.rounds)
+        for r in range(o.rounds):
+            order = list(range(len(keys)))
+            rng.shuffle(order)
+            for i in order:
+                # Full warm-up on first use; a few calls on later rounds bring caches back, as inside a network.
+                for _ in range(o.warmup if r == 0 else max(2, o.warmup // o.rounds)):
+                    models[i]()
+                samples[i] += sample_calls(models[i], per_round, o.min_seconds / o.rounds)
+        return {str(k): self.entry(k, m, LatencyStats.of(s)) for k, m, s in zip(keys, models, samples)}
+
+    def entry(self, key: PartKey, model: Any, latency: Any) -> dict[str, Any]:
+        o = self.options
         entry: dict[str, Any] = {"latency_ms": latency.to_dict(), "energy_mj": None,
                                  "flops": part_flops(key) * o.batch_size, "params": part_params(key)}
         if self.meter is not None and self.meter.is_estimate:
@@ -88,20 +108,26 @@ class LutBuilder:
         from tqdm import tqdm
 
         todo = self.todo()
-        bar = tqdm(todo, desc="measuring parts", unit="entry", disable=not self.progress, dynamic_ncols=True)
-        for key in bar:
-            bar.set_postfix_str(key.op, refresh=False)
-            self.table.entries[str(key)] = self.measure(key)
+        rng = random.Random(self.options.seed + 1)
+        bar = tqdm(total=len(todo), desc="measuring parts", unit="entry", disable=not self.progress,
+                   dynamic_ncols=True)
+        for start in range(0, len(todo), self.options.chunk):
+            chunk = todo[start: start + self.options.chunk]
+            measured = self.measure_chunk(chunk, rng)
+            self.table.entries.update(measured)
             self.table.save(self.out)
-            if on_entry:
-                on_entry(str(key), self.table.entries[str(key)])
+            for key, entry in measured.items():
+                if on_entry:
+                    on_entry(key, entry)
+            bar.update(len(chunk))
+        bar.close()
         return self.table
 
 
 def new_table(preset: Any, device: Any, runtime: Any, options: MeasureOptions, energy_method: str,
               idle_power_w: float | None, call_overhead_ms: float, config_name: str | None) -> LookupTable:
     settings = {"batch_size": options.batch_size, "dtype": "float32", "warmup": options.warmup,
-                "repeats": options.repeats, "min_seconds": options.min_seconds,
+                "repeats": options.repeats, "rounds": options.rounds, "min_seconds": options.min_seconds,
                 "energy_method": energy_method, "energy_is_estimate": energy_method == "tdp-estimate",
                 "energy_window_s": options.energy_window_s if energy_method != "none" else None,
                 "idle_power_w": idle_power_w, "call_overhead_ms": call_overhead_ms,

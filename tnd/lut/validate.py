@@ -105,12 +105,13 @@ def validate_lut(req: ValidateRequest, echo: Callable[[str], None] = print) -> d
          + (f", {runtime.threads} thread(s)" if runtime.threads else "") + f"): {len(nets)} random networks, "
          "each measured twice in shuffled order")
 
-    predicted, group_sums, models = [], [], []
-    raw_costs = LutCosts(table, nets[0][0], calibrated=False)
+    predicted, predicted_energy, group_sums, models = [], [], [], []
+    raw_costs = LutCosts(table, nets[0][0], energy="total", calibrated=False)
     for shape, g in tqdm(nets, desc="exporting", disable=not req.progress, dynamic_ncols=True):
         raw_costs.shape = shape
         t = raw_costs.totals(network_parts(Architecture.from_genotype(g), shape))
         predicted.append(t["latency"])
+        predicted_energy.append(t["energy"])
         group_sums.append([t["groups"][k] for k in GROUP_ORDER])
         torch.manual_seed(req.seed)
         net = build_network(g, shape.channels, shape.layers, shape.num_classes, in_channels=shape.in_channels,
@@ -145,6 +146,10 @@ def validate_lut(req: ValidateRequest, echo: Callable[[str], None] = print) -> d
                       "measured_ms": float(m), "pass_ms": [float(passes[0][i]), float(passes[1][i])]}
                      for i, ((s, g), pr, m) in enumerate(zip(nets, predicted, measured))],
     }
+    if table.has_energy and not table.energy_is_estimate:
+        report["energy"] = validate_energy(table, models, np.array(predicted_energy, dtype=float), req)
+    elif table.energy_is_estimate:
+        report["energy"] = {"skipped": "tdp-estimate energy is power x time: validating it would repeat the latency check"}
     report["per_shape"] = per_shape(report["networks"], passes)
     report["goal"] = goal(report)
     out = Path(req.out) if req.out else Path(table.path).with_suffix("")
@@ -157,6 +162,21 @@ def validate_lut(req: ValidateRequest, echo: Callable[[str], None] = print) -> d
     echo(format_report(report) + f"\nwritten: {json_path}, {png_path}"
          + (f"; calibration stored in {table.path}" if req.save_calibration else ""))
     return report
+
+
+def validate_energy(table: LookupTable, models: list[Any], predicted: np.ndarray,
+                    req: ValidateRequest) -> dict[str, Any]:
+    """Whole-network energy (total per inference) with the table's own meter, against the table's sum."""
+    from profilers.energy import make_energy_meter
+
+    window = float(table.settings.get("energy_window_s") or 1.0)
+    meter = make_energy_meter(table.energy_method)
+    try:
+        measured = np.array([meter.measure(m, min_window_s=window).per_call_mj for m in models])
+    finally:
+        meter.close()
+    return {"method": table.energy_method, "window_s": window, **agreement(predicted, measured),
+            "measured_mj": measured.tolist(), "predicted_mj": predicted.tolist()}
 
 
 def per_shape(networks: list[dict[str, Any]], passes: list[np.ndarray]) -> list[dict[str, Any]]:
@@ -191,6 +211,12 @@ def format_report(r: dict[str, Any]) -> str:
             ("calibrated (LOO)", *_cells(r["calibrated"])),
             ("test-retest", f"{r['retest']['spearman']:.3f}", f"{r['retest']['mean_change']:.1%}", "", "")]
     lines = ["  ".join(f"{c:>16s}" if j else f"{c:<18s}" for j, c in enumerate(row)) for row in rows]
+    e = r.get("energy") or {}
+    if "spearman" in e:
+        lines.append(f"energy ({e['method']}, total per inference): Spearman {e['spearman']:.3f}, "
+                     f"MAPE {e['mape']:.1%}, table/measured {e['ratio_mean']:.2f}x")
+    elif e:
+        lines.append(f"energy: not validated ({e['skipped']})")
     for p in r.get("per_shape", []):
         lines.append(f"  within {p['shape']} (n={p['n']}, spread {p['spread']:.2f}x): Spearman raw "
                      f"{p['raw_spearman']:.3f}, calibrated {p['calibrated']['spearman']:.3f}, MAPE "
