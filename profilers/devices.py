@@ -176,3 +176,20 @@ def check_stack(preset: DevicePreset, providers: list[str] | None = None, ort_cu
                 f"{preset.name} is compute capability {preset.compute_capability} but {what} is a CUDA {version} "
                 f"build, which needs sm_{need[0]}{need[1]}+; install CUDA 12 builds (torch: pip install torch "
                 f"--index-url https://download.pytorch.org/whl/cu126; onnxruntime-gpu for CUDA 12), see README")
+
+
+def drift_warnings(start: dict[str, Any], end: dict[str, Any], clock_drop: float = 0.10,
+                   temperature_rise_c: float = 15.0) -> list[str]:
+    """What changed on the device between the start and the end of a measurement (throttling, heat)."""
+    out = []
+    for key, what in (("sm_clock_mhz", "SM clock"), ("mem_clock_mhz", "memory clock")):
+        a, b = start.get(key), end.get(key)
+        if a and b is not None and b < (1 - clock_drop) * a:
+            out.append(f"{what} fell from {a} to {b} MHz during the measurement (throttling?); lock clocks or "
+                       "let the device cool, then rebuild with --resume on a fresh --out")
+    t0, t1 = start.get("temperature_c"), end.get("temperature_c")
+    if t0 is not None and t1 is not None and t1 - t0 > temperature_rise_c:
+        out.append(f"temperature rose from {t0} to {t1} C during the measurement; power (and energy) grows with heat")
+    if start.get("power_limit_w") != end.get("power_limit_w"):
+        out.append(f"power limit changed from {start.get('power_limit_w')} to {end.get('power_limit_w')} W")
+    return out

@@ -298,3 +298,15 @@ def test_build_lut_unknown_device_lists_presets(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("tnd: error: ")
     for name in REQUIRED:
         assert name in lines[0]
+
+
+def test_drift_warnings_flag_throttling_and_heat():
+    from profilers.devices import drift_warnings
+
+    start = {"sm_clock_mhz": 1980, "mem_clock_mhz": 2619, "temperature_c": 40, "power_limit_w": 700.0}
+    assert drift_warnings(start, dict(start)) == []
+    hot = {**start, "sm_clock_mhz": 1500, "temperature_c": 70}
+    warnings = drift_warnings(start, hot)
+    assert any("SM clock fell from 1980 to 1500" in w for w in warnings)
+    assert any("temperature rose from 40 to 70" in w for w in warnings)
+    assert drift_warnings({"name": "cpu"}, {"name": "cpu"}) == []

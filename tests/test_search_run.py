@@ -62,8 +62,10 @@ def test_same_seed_same_search(tmp_path, digits):
 @pytest.mark.parametrize("argv, message", [
     (["--dataset", "mnist"], "unknown dataset 'mnist'"),
     (["--reward", "acc,speed"], "unknown or repeated objective"),
-    (["--reward", "acc,latency"], "'latency' needs a target"),
-    (["--reward", "acc,latency", "--target", "params=1M"], "target/exponent given for params"),
+    (["--reward", "acc,flops"], "'flops' needs a target"),
+    (["--reward", "acc,flops", "--target", "params=1M"], "target/exponent given for params"),
+    (["--lut", "/nonexistent/table.json"], "no lookup table at /nonexistent/table.json"),
+    (["--preferences", "fast;slow:latency=1ms"], "--preference: cannot read 'fast'"),
     (["--target", "params"], "--target: cannot read"),
 ])
 def test_bad_flags_are_one_line_errors(argv, message, capsys, tmp_path):

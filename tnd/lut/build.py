@@ -2,9 +2,9 @@
 
 Entries are measured in chunks: every part of a chunk gets its own session, and the timed runs are
 spread over several interleaved rounds in shuffled order, so that a slow phase of the machine
-(another process, a clock change) is shared across parts instead of biasing one. Each chunk is saved
-(atomically) as soon as it is measured, so an interrupted build resumes with ``--resume`` without
-measuring again what it has.
+(another process, a clock change) is shared across parts instead of biasing one. Each entry is saved
+(atomically) as soon as its energy window is done, so an interrupted build resumes with ``--resume``
+without measuring again what it has (at most the latency rounds of one chunk are repeated).
 """
 
 from __future__ import annotations
@@ -69,8 +69,8 @@ class LutBuilder:
         random.Random(self.options.seed).shuffle(todo)
         return todo
 
-    def measure_chunk(self, keys: list[PartKey], rng: random.Random) -> dict[str, dict[str, Any]]:
-        """Latency of each part over interleaved rounds, then its energy window."""
+    def measure_chunk(self, keys: list[PartKey], rng: random.Random) -> list[tuple[PartKey, Any, Any]]:
+        """(part, its session, its latency) for each part, timed over interleaved rounds."""
         from profilers.latency import OrtModel, sample_calls
         from profilers.stats import LatencyStats
 
@@ -86,7 +86,7 @@ class LutBuilder:
                 for _ in range(o.warmup if r == 0 else max(2, o.warmup // o.rounds)):
                     models[i]()
                 samples[i] += sample_calls(models[i], per_round, o.min_seconds / o.rounds)
-        return {str(k): self.entry(k, m, LatencyStats.of(s)) for k, m, s in zip(keys, models, samples)}
+        return [(k, m, LatencyStats.of(s)) for k, m, s in zip(keys, models, samples)]
 
     def entry(self, key: PartKey, model: Any, latency: Any) -> dict[str, Any]:
         o = self.options
@@ -113,13 +113,14 @@ class LutBuilder:
                    dynamic_ncols=True)
         for start in range(0, len(todo), self.options.chunk):
             chunk = todo[start: start + self.options.chunk]
-            measured = self.measure_chunk(chunk, rng)
-            self.table.entries.update(measured)
-            self.table.save(self.out)
-            for key, entry in measured.items():
+            for key, model, latency in self.measure_chunk(chunk, rng):
+                # Energy windows are long (seconds on a GPU): each finished entry is saved at once.
+                entry = self.entry(key, model, latency)
+                self.table.entries[str(key)] = entry
+                self.table.save(self.out)
                 if on_entry:
-                    on_entry(key, entry)
-            bar.update(len(chunk))
+                    on_entry(str(key), entry)
+                bar.update(1)
         bar.close()
         return self.table
 

@@ -57,7 +57,7 @@ def make_meter(req: BuildRequest, preset: Any, threads: int | None) -> Any:
 
 
 def build_lut(req: BuildRequest, echo: Callable[[str], None] = print) -> LookupTable:
-    from profilers.devices import check_device, check_stack, detect, load_preset
+    from profilers.devices import check_device, check_stack, detect, drift_warnings, load_preset
     from profilers.latency import RuntimeSettings, measure_call_overhead
     from tnd.search.config import load_search_config
 
@@ -83,6 +83,7 @@ def build_lut(req: BuildRequest, echo: Callable[[str], None] = print) -> LookupT
         overhead = measure_call_overhead(runtime).median
         method = meter.method if meter is not None else "none"
         table = new_table(preset, device, runtime, options, method, idle, overhead, req.config)
+        table.device["mismatch_allowed"] = not preset.matches(device.name)
         if req.resume and out.exists():
             old = LookupTable.load(out)
             check_resumable(old, table)
@@ -100,6 +101,9 @@ def build_lut(req: BuildRequest, echo: Callable[[str], None] = print) -> LookupT
         if meter is not None:
             meter.close()
     table.device["end"] = detect(preset, req.gpu_index).to_dict()
+    table.settings["drift_warnings"] = drift_warnings(table.device["start"], table.device["end"])
+    for warning in table.settings["drift_warnings"]:
+        echo(f"warning: {warning}")
     table.settings["call_overhead_ms_end"] = measure_call_overhead(runtime).median
     if req.fit_predictor:
         from tnd.lut.predictor import fit_predictor

@@ -30,6 +30,10 @@ def summarise(table: LookupTable, top: int = 5) -> str:
         f"call overhead  {s['call_overhead_ms'] * 1000:.1f} us per run() (included in every entry)",
         f"entries        {len(table.entries)}",
     ]
+    for warning in s.get("drift_warnings") or []:
+        lines.append(f"WARNING        {warning}")
+    if d.get("mismatch_allowed"):
+        lines.append("WARNING        measured with --allow-mismatch on a device the preset does not name")
     lines.append(f"\nslowest {top} parts (median ms, p10-p90):")
     for k, v in _rows(table, table.latency_ms, top):
         lat = table.entries[k]["latency_ms"]
