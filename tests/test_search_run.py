@@ -103,3 +103,17 @@ def test_tiny_search_finds_a_network_that_learns_digits(tmp_path, digits):
                                          cutout=False, auxiliary=False, drop_path_prob=0.0),
                    tmp_path / "train", data=digits, progress=False, echo=lambda s: None)
     assert report["test_accuracy"] > 0.8
+
+
+def test_new_reward_drops_the_config_files_targets_and_preferences_for_removed_costs():
+    from tnd.cli.main import build_parser
+    from tnd.cli.search import overrides_from
+
+    args = build_parser().parse_args(["search", "--config", "configs/search/demo.yaml", "--reward", "acc,params",
+                                      "--target", "params=60k", "--energy", "total"])
+    o = overrides_from(args)
+    assert o["reward.objectives"] == ["acc", "params"] and o["reward.targets"] == {"params": "60k"}
+    assert o["preferences"] == []           # the demo's series is over latency only
+    assert o["reward.energy"] == "total"
+    cfg = load_search_config("configs/search/demo.yaml", o)
+    assert [c for c in cfg.reward.objectives] == ["acc", "params"] and not cfg.preferences

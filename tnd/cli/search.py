@@ -43,7 +43,7 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     o: dict[str, Any] = {}
     for flag, key in (("name", "name"), ("dataset", "dataset"), ("data_dir", "data_dir"), ("seed", "seed"),
                       ("device", "cost.device"), ("lut", "cost.lut"), ("mode", "weights.mode"),
-                      ("reward_form", "reward.form")):
+                      ("reward_form", "reward.form"), ("energy", "reward.energy")):
         if getattr(args, flag) is not None:
             o[key] = getattr(args, flag)
     if args.strict_lut:
@@ -58,6 +58,15 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
         for key in ("targets", "exponents"):
             kept = {k: v for k, v in (file_reward.get(key) or {}).items() if k in objectives}
             o[f"reward.{key}"] = kept
+        # ... and so do the file's preferences: each keeps only the costs still rewarded.
+        file_prefs = (load_yaml(args.config).get("preferences") or []) if args.config else []
+        prefs = []
+        for p in file_prefs:
+            p = {**p, **{k: {c: v for c, v in (p.get(k) or {}).items() if c in objectives}
+                         for k in ("targets", "exponents")}}
+            if p["targets"] or p["exponents"]:
+                prefs.append(p)
+        o["preferences"] = prefs
     if args.target is not None:
         o["reward.targets"] = {**o.get("reward.targets", {}), **parse_assignments(args.target, "--target")}
     if args.exponent is not None:
@@ -99,6 +108,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--target", help="targets per cost, e.g. params=1.5M,latency=2ms,energy=5mJ")
     p.add_argument("--exponent", help="exponent (weight) per cost, negative penalises, e.g. params=-0.3")
     p.add_argument("--reward-form", choices=("soft", "hard", "sum"))
+    p.add_argument("--energy", choices=("dynamic", "total"),
+                   help="which energy the reward reads: above idle (default) or total; TDP estimates have only total")
     p.add_argument("--preference", action="append", metavar="NAME:COST=TARGET[@EXP],...",
                    help="one point of a Pareto series (repeat the flag for more); overrides targets/exponents")
     p.add_argument("--preferences", metavar="NAME:...;NAME:...",

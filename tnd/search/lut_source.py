@@ -48,13 +48,13 @@ def check_table(table: LookupTable, cfg: Any, needs_energy: bool) -> None:
     if needs_energy and not table.has_energy:
         raise TndError(f"{name} has no energy figures (built with --energy none); rebuild it on the target device "
                        "with an energy meter (tools/build_lut.py --device NAME) or drop energy from --reward")
-    if needs_energy and cfg.reward.energy == "dynamic" and any(
-            (e.get("energy_mj") or {}).get("dynamic") is None for e in table.entries.values()):
-        raise TndError(f"{name} has no dynamic (above-idle) energy ({table.energy_method}); set reward.energy: total "
-                       "or build the table with NVML/RAPL, which measure idle power")
     if needs_energy and table.energy_is_estimate and not cfg.cost.allow_estimates:
         raise TndError(f"{name} holds only tdp-estimate energy (TDP x time, not a measurement); build a real "
                        "table on a GPU (NVML) or a CPU with readable RAPL, or pass --allow-estimates")
+    if needs_energy and cfg.reward.energy == "dynamic" and any(
+            (e.get("energy_mj") or {}).get("dynamic") is None for e in table.entries.values()):
+        raise TndError(f"{name} has no dynamic (above-idle) energy ({table.energy_method}); pass --energy total "
+                       "(reward.energy: total) or build the table with NVML/RAPL, which measure idle power")
 
 
 def load_search_lut(cfg: Any) -> LutCosts:
