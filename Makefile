@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test bench clean
+.PHONY: venv demo test bench gpu-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -34,6 +34,13 @@ demo: $(DEMO_LUT:.json=.validate.json)
 	$(TND) train --genotype $(DEMO)/search/result.json --config configs/train/digits.yaml --epochs 10 --out $(DEMO)/train
 	$(TND) export $(DEMO)/train/checkpoint.pt --out $(DEMO)/model.onnx
 	$(TND) bench $(DEMO)/model.onnx --device cpu --lut $(DEMO_LUT) --json $(DEMO)/bench.json
+
+# On a machine with an NVIDIA GPU: the gpu-marked tests, then this GPU's table (real NVML energy),
+# checked on 30 whole networks. The preset is detected (lut/h100.json on an H100).
+gpu-check: $(STAMP)
+	$(PY) -m pytest -q -m gpu -rs
+	$(PY) tools/build_lut.py --device $$($(PY) -c "from tnd.search.lut_source import default_device as d; print(d())") --fit-predictor --resume --no-progress
+	$(TND) lut validate --samples 30 --no-progress --lut lut/$$($(PY) -c "from tnd.search.lut_source import default_device as d; print(d())").json
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

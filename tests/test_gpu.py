@@ -1,0 +1,84 @@
+"""On a machine with an NVIDIA GPU (tests marked `gpu`; skipped elsewhere): the real GPU journeys.
+
+A LUT built on the GPU with the CUDA provider and real NVML energy, the whole-network check, and an
+exported model benchmarked on the GPU. Run with `make gpu-check` on a lent GPU.
+"""
+
+import json
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.gpu
+
+TINY = {"name": "gpu-tiny", "dataset": "digits", "channels": 8,
+        "stages": [{"cells": 2, "ops": 4, "epochs": 1, "warmup_epochs": 1}],
+        "ops": {"normal": ["none", "skip_connect", "max_pool_3x3", "sep_conv_3x3"],
+                "reduce": ["none", "skip_connect", "max_pool_3x3", "sep_conv_3x3"]},
+        "reward": {"objectives": ["acc"]}, "network": {"channels": 8, "layers": 5}}
+
+
+@pytest.fixture(scope="module")
+def gpu_device():
+    from profilers.errors import ProfilerError
+    from tnd.search.lut_source import default_device
+
+    try:
+        from profilers.devices import detect_gpu
+
+        detect_gpu(0)
+    except ProfilerError as e:
+        pytest.skip(f"no NVIDIA GPU here: {e}")
+    return default_device()
+
+
+@pytest.fixture(scope="module")
+def gpu_table(gpu_device, tmp_path_factory):
+    from tnd.lut.pipeline import BuildRequest, build_lut
+
+    d = tmp_path_factory.mktemp("gpu")
+    (d / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    table = build_lut(BuildRequest(device=gpu_device, config=str(d / "tiny.yaml"), out=str(d / "gpu.json"),
+                                   quick=True, progress=False), echo=print)
+    return table
+
+
+def test_gpu_table_is_measured_on_cuda_with_real_nvml_energy(gpu_table):
+    assert gpu_table.runtime["provider"] == "CUDAExecutionProvider"
+    assert gpu_table.energy_method in ("nvml-energy-counter", "nvml-power-sampling")
+    assert gpu_table.settings["idle_power_w"] > 0
+    for key, e in gpu_table.entries.items():
+        assert e["latency_ms"]["median"] > 0, key
+        assert e["energy_mj"]["total"] > 0, key
+        assert e["energy_mj"]["dynamic"] is not None and e["energy_mj"]["dynamic"] >= 0, key
+        assert e["energy_mj"]["calls"] >= 1 and e["energy_mj"]["window_s"] >= 0.2, key
+
+
+def test_gpu_table_validates_on_whole_networks(gpu_table, tmp_path):
+    from tnd.lut.validate import ValidateRequest, validate_lut
+
+    r = validate_lut(ValidateRequest(lut=str(gpu_table.path), samples=8, repeats=30, out=str(tmp_path / "v"),
+                                     save_calibration=False, progress=False))
+    assert r["provider"] == "CUDAExecutionProvider"
+    assert -1.0 <= r["raw"]["spearman"] <= 1.0 and r["raw"]["mape"] >= 0
+    assert "spearman" in r["energy"]   # measured energy is checked too
+
+
+def test_exported_model_benchmarks_on_the_gpu(gpu_device, gpu_table, tmp_path):
+    import torch
+
+    from tnd import build_network, export_onnx
+    from tnd.deploy.bench import BenchRequest, bench_model
+    import random
+
+    from tnd.space.genotype import random_genotype
+
+    g = random_genotype(random.Random(0), TINY["ops"]["normal"], TINY["ops"]["reduce"])
+    net = build_network(g, channels=8, layers=5, num_classes=10, in_channels=1, input_size=8).eval()
+    torch.manual_seed(0)
+    export_onnx(net, tmp_path / "m.onnx", metadata={"genotype": g.to_dict()})
+    r = bench_model(BenchRequest(model=str(tmp_path / "m.onnx"), device=gpu_device, lut=str(gpu_table.path),
+                                 repeats=50, warmup=10, energy_window_s=0.5, json_out=str(tmp_path / "b.json")))
+    assert r["provider"] == "CUDAExecutionProvider" and r["latency_ms"]["median"] > 0
+    assert r["energy_mj"]["total"] > 0 and not r["energy_mj"]["estimate"]
+    assert json.loads((tmp_path / "b.json").read_text())["prediction"]["latency_ms_raw"] > 0
