@@ -288,3 +288,28 @@ def test_unknown_dataset_lists_datasets():
     for name in DATASETS:
         assert name in msg
     assert set(DATASETS) >= {"digits", "cifar10", "cifar100"}
+
+
+def test_download_fetches_only_what_is_missing(tmp_path, monkeypatch):
+    import numpy as np
+
+    import tnd.data.datasets as ds
+    from tnd.data import ensure_downloaded
+
+    calls = []
+
+    def fake_download(url, root):  # stands in for the network: writes what the archive would hold
+        calls.append(url)
+        folder = root / "cifar-10-batches-py"
+        folder.mkdir(parents=True)
+        rng = np.random.default_rng(0)
+        for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+            _write_batch(folder / name, 4, b"labels", 10, rng)
+
+    monkeypatch.setattr(ds, "_download", fake_download)
+    ensure_downloaded("cifar10", tmp_path)
+    ensure_downloaded("cifar10", tmp_path)
+    assert calls == [ds._CIFAR["cifar10"]["url"]]
+    assert len(load_dataset("cifar10", tmp_path, val_fraction=0.5).test) == 4
+    ensure_downloaded("digits", tmp_path)  # embedded: nothing to fetch
+    assert len(calls) == 1

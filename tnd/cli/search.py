@@ -88,6 +88,10 @@ def run(args: argparse.Namespace) -> int:
     from tnd.search.run import run_search
 
     cfg = load_search_config(args.config, overrides_from(args))
+    if args.download:
+        from tnd.data import ensure_downloaded
+
+        ensure_downloaded(cfg.dataset, cfg.data_dir)
     out = args.out or f"runs/{cfg.name}"
     result = run_search(cfg, out, resume=args.resume, progress=not args.no_progress)
     return 0 if result is not None else 1
@@ -101,6 +105,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", help="run name (default from the config)")
     p.add_argument("--dataset", help="digits, cifar10 or cifar100")
     p.add_argument("--data-dir", help="folder holding the CIFAR files")
+    p.add_argument("--download", action="store_true", help="fetch CIFAR into --data-dir if it is not there")
     p.add_argument("--seed", type=int)
     p.add_argument("--out", help="run folder (default runs/<name>)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its checkpoint")

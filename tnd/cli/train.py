@@ -22,6 +22,10 @@ def run(args: argparse.Namespace) -> int:
     from tnd.deploy import load_train_config, resolve_genotype, train
 
     cfg = load_train_config(args.config, overrides_from(args))
+    if args.download:
+        from tnd.data import ensure_downloaded
+
+        ensure_downloaded(cfg.dataset, cfg.data_dir)
     genotype, source = resolve_genotype(args.genotype)
     result = train(genotype, cfg, args.out, resume=args.resume, progress=not args.no_progress, source=source)
     return 0 if result is not None else 1
@@ -38,6 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="output folder for checkpoint.pt and train.json")
     p.add_argument("--dataset", help="digits, cifar10 or cifar100")
     p.add_argument("--data-dir", help="folder holding the CIFAR files")
+    p.add_argument("--download", action="store_true", help="fetch CIFAR into --data-dir if it is not there")
     p.add_argument("--layers", type=int, help="number of cells")
     p.add_argument("--channels", type=int, help="initial channels")
     p.add_argument("--epochs", type=int)

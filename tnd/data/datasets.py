@@ -168,13 +168,24 @@ def _read_cifar_files(folder: Path, names: list[str], labels_key: bytes) -> tupl
     return np.concatenate(xs), np.concatenate(ys)
 
 
+def ensure_downloaded(name: str, data_dir: str | Path | None = None) -> None:
+    """``--download``: fetch and extract a CIFAR archive into ``data_dir`` unless its files are there."""
+    if name in _CIFAR:
+        spec, root = _CIFAR[name], Path(data_dir or "data")
+        if _missing(spec, root / spec["folder"]):
+            _download(spec["url"], root)
+
+
+def _missing(spec: dict, folder: Path) -> list[str]:
+    return [n for n in spec["train"] + spec["test"] if not (folder / n).is_file()]
+
+
 def _cifar(name: str, root: Path, seed: int, val_fraction: float, download: bool) -> DatasetSplits:
     spec = _CIFAR[name]
     folder = root / spec["folder"]
-    missing = [n for n in spec["train"] + spec["test"] if not (folder / n).is_file()]
-    if missing and download:
-        _download(spec["url"], root)
-        missing = [n for n in spec["train"] + spec["test"] if not (folder / n).is_file()]
+    if download:
+        ensure_downloaded(name, root)
+    missing = _missing(spec, folder)
     if missing:
         raise TndError(f"{name} not found: expected {folder}/ with {', '.join(missing[:3])}"
                        f"{'...' if len(missing) > 3 else ''} (the python version, {spec['url'].rsplit('/', 1)[1]}, "
