@@ -48,7 +48,9 @@ def summarise(table: LookupTable, top: int = 5) -> str:
         for name, t in table.predictor["targets"].items():
             h = t["holdout"]
             if h["mape"] is not None:
-                lines.append(f"  {name:11s} MAPE {h['mape']:.1%}, within 10%: {h['within_10pct']:.0%} (n={h['n']})")
+                est = " (of an ESTIMATE)" if name == "energy_mj" and table.energy_is_estimate else ""
+                lines.append(f"  {name:11s} MAPE {h['mape']:.1%}, within 10%: {h['within_10pct']:.0%} "
+                             f"(n={h['n']}){est}")
     if table.calibration:
         c = table.calibration
         lines.append(f"\nwhole-network check ({c.get('samples')} networks, {c.get('date')}): Spearman raw "
