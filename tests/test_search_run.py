@@ -117,3 +117,18 @@ def test_new_reward_drops_the_config_files_targets_and_preferences_for_removed_c
     assert o["reward.energy"] == "total"
     cfg = load_search_config("configs/search/demo.yaml", o)
     assert [c for c in cfg.reward.objectives] == ["acc", "params"] and not cfg.preferences
+
+
+def test_derived_genotypes_can_be_scored_by_a_short_training(tmp_path, digits):
+    cfg = load_search_config(None, {**TINY, "derive": {"evaluate": "train", "train_epochs": 2},
+                                    "preferences": [{"name": "small", "targets": {"params": "10k"}},
+                                                    {"name": "large", "targets": {"params": "80k"}}]})
+    result = run_search(cfg, tmp_path, data=digits, progress=False, echo=lambda s: None)
+    for i, e in enumerate(result["genotypes"]):
+        assert e["sources"]["accuracy"] == "trained-2-epochs-validation"
+        assert e["sources"]["supernet_accuracy"] == "supernet-validation"
+        report = json.loads((tmp_path / "derived" / str(i) / "train.json").read_text())
+        assert report["epochs"] == 2 and report["genotype"] == e["genotype"]
+        assert e["objectives"]["accuracy"] == report["history"][-1]["val_accuracy"]   # validation, never test
+    saved = json.loads((tmp_path / "result.json").read_text())
+    assert saved["genotypes"] == result["genotypes"]

@@ -73,6 +73,12 @@ class RewardConfig:
 @dataclass
 class DeriveConfig:
     max_skip: int = 2                  # cap on skip connections in the normal cell (P-DARTS)
+    # How a derived genotype's accuracy is scored: on its own supernet's shared weights (free, but not
+    # comparable across preferences, which train different supernets), or by training the deployed
+    # network from scratch for a few epochs on the search's train split and scoring it on the val split.
+    evaluate: Literal["supernet", "train"] = "supernet"
+    train_epochs: int = 10
+    train_lr: float = 0.05
 
 
 @dataclass
@@ -146,6 +152,8 @@ class SearchConfig:
 
 
 def validate(cfg: SearchConfig) -> None:
+    if cfg.derive.train_epochs < 1 or not cfg.derive.train_lr > 0:
+        raise TndError("derive: 'train_epochs' must be >= 1 and 'train_lr' > 0")
     if cfg.dataset not in DATASET_SHAPES:
         raise TndError(f"unknown dataset {cfg.dataset!r}; choose one of {', '.join(DATASET_SHAPES)}")
     if not cfg.stages:

@@ -33,7 +33,9 @@ def plot_front(result: dict[str, Any], path: str | Path) -> Path:
         if len(pts) > 1:
             ax.step([p[0] for p in pts], [p[1] for p in pts], where="post", color="tab:red", alpha=0.6)
         ax.set_xlabel(LABELS[f] + (" (ESTIMATE)" if est else ""))
-        ax.set_ylabel("supernet validation accuracy")
+        src = entries[0]["sources"]["accuracy"] if entries else ""
+        ax.set_ylabel(f"val accuracy ({src.split('-')[1]}-epoch training)" if src.startswith("trained-")
+                      else "supernet validation accuracy")
         ax.grid(alpha=0.3)
     fig.suptitle(f"{result['config']['name']}: derived genotypes (red: Pareto front)")
     fig.tight_layout()

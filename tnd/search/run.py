@@ -90,6 +90,10 @@ def run_search(cfg: SearchConfig, out: str | Path, resume: bool = False, progres
     outcome = search.run(stop_after_epochs=stop_after_epochs)
     if outcome is None:
         return None
+    if cfg.derive.evaluate == "train":
+        from tnd.search.rescore import rescore_by_training
+
+        rescore_by_training(cfg, data, outcome.entries, out, progress=progress, echo=echo)
     result = write_result(out, cfg, outcome.entries, pareto_costs(cfg), time.perf_counter() - t0,
                           cost_seconds=search.cost_seconds)
     plot_path = plot_front(result, out / "pareto.png")
@@ -125,8 +129,14 @@ def summary_table(result: dict[str, Any]) -> str:
     widths = [max(len(h), *(len(r[k]) for r in rows)) for k, h in enumerate(header)]
     line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths))  # noqa: E731
     out = ["", line(header), line(["-" * w for w in widths])] + [line(r) for r in rows]
-    out.append("val acc: supernet validation accuracy of the derived cell (shared weights), a proxy; "
-               "train it with `tnd train` for the real figure.")
+    source = entries[0]["sources"]["accuracy"] if entries else ""
+    if source.startswith("trained-"):
+        epochs = source.split("-")[1]
+        out.append(f"val acc: each derived network trained {epochs} epochs from scratch, accuracy on the validation "
+                   "split (same recipe for all); train it fully with `tnd train` for the real figure.")
+    else:
+        out.append("val acc: supernet validation accuracy of the derived cell (shared weights), a proxy; "
+                   "train it with `tnd train` for the real figure.")
     for i, e in enumerate(entries):
         from tnd.space.genotype import Genotype
 
