@@ -1,7 +1,7 @@
 """`make bench`: run every benchmark and write benchmarks/RESULTS.md with machine, date and command.
 
 Each benchmark module exposes ``run(quick: bool = False) -> str`` returning a markdown section.
-Run: python benchmarks/run_all.py [--quick] [--only NAME ...]
+Run: python benchmarks/run_all.py [--quick] [--only NAME ...]   (--only replaces just those sections)
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import datetime as dt
 import importlib.util
 import os
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -51,6 +52,12 @@ def load(name: str):
     return module
 
 
+def read_sections(path: Path) -> list[tuple[str, str]]:
+    """The sections of an existing RESULTS.md, so that ``--only`` reruns replace just theirs."""
+    text = path.read_text() if path.is_file() else ""
+    return re.findall(r"<!-- bench:(\w+) -->\n(.*?)<!-- /bench:\1 -->", text, flags=re.S)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="fewer repeats (a smoke run, not for the record)")
@@ -58,21 +65,24 @@ def main() -> int:
     ap.add_argument("--out", default=str(HERE / "RESULTS.md"))
     args = ap.parse_args()
     sys.path.insert(0, str(HERE.parent))
-    sections = []
+    sections = dict(read_sections(Path(args.out))) if args.only else {}
     for name in args.only or BENCHES:
         t0 = time.perf_counter()
         print(f"== {name}", flush=True)
         section = load(name).run(quick=args.quick)
         print(section, flush=True)
-        sections.append(section + f"\n_{name} took {time.perf_counter() - t0:.0f} s._\n")
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        sections[name] = section + f"\n_{name} took {time.perf_counter() - t0:.0f} s ({stamp})._\n"
     header = ["# Benchmark results", "",
               f"- Machine: {machine()}",
-              f"- Date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+              f"- Date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}"
+              + (f" (sections rerun: {', '.join(args.only)}; the others keep their own dates)" if args.only else ""),
               f"- Command: `{' '.join(['python', 'benchmarks/run_all.py', *sys.argv[1:]])}` (via `make bench`)",
               "- GPU figures appear only where a section names a GPU device; none are estimated.", ""]
+    body = [f"<!-- bench:{n} -->\n{sections[n]}<!-- /bench:{n} -->\n" for n in BENCHES if n in sections]
     from tnd import atomic
 
-    atomic.write_text(args.out, "\n".join(header + sections))
+    atomic.write_text(args.out, "\n".join(header + body))
     print(f"wrote {args.out}")
     return 0
 

@@ -41,7 +41,8 @@ def front_of(entries: list[dict[str, Any]], costs: list[str]) -> tuple[list[int]
 
 
 def write_result(out: Path, cfg: SearchConfig, entries: list[dict[str, Any]], costs: list[str],
-                 seconds: float, cost_seconds: float | None = None) -> dict[str, Any]:
+                 seconds: float, cost_seconds: float | None = None,
+                 scoring_seconds: float | None = None) -> dict[str, Any]:
     front, hv, reference, fields = front_of(entries, costs)
     result = {
         "format": RESULT_FORMAT,
@@ -50,9 +51,10 @@ def write_result(out: Path, cfg: SearchConfig, entries: list[dict[str, Any]], co
         "genotypes": entries,
         "pareto": front,
         "hypervolume": {"value": hv, "objectives": fields, "reference": reference,
-                        "note": "all objectives minimised; error = 1 - supernet validation accuracy"},
+                        "note": "all objectives minimised; error = 1 - accuracy (its source: genotypes[].sources)"},
         "search_seconds": seconds,
         "cost_model_seconds": cost_seconds,  # time inside the cost model (this process; a resume restarts it)
+        "scoring_seconds": scoring_seconds,  # short trainings of the derived genotypes (derive.evaluate: train)
     }
     atomic.write_json(out / "result.json", result)
     return result
@@ -90,12 +92,13 @@ def run_search(cfg: SearchConfig, out: str | Path, resume: bool = False, progres
     outcome = search.run(stop_after_epochs=stop_after_epochs)
     if outcome is None:
         return None
+    search_seconds = time.perf_counter() - t0
     if cfg.derive.evaluate == "train":
         from tnd.search.rescore import rescore_by_training
 
         rescore_by_training(cfg, data, outcome.entries, out, progress=progress, echo=echo)
-    result = write_result(out, cfg, outcome.entries, pareto_costs(cfg), time.perf_counter() - t0,
-                          cost_seconds=search.cost_seconds)
+    result = write_result(out, cfg, outcome.entries, pareto_costs(cfg), search_seconds,
+                          cost_seconds=search.cost_seconds, scoring_seconds=time.perf_counter() - t0 - search_seconds)
     plot_path = plot_front(result, out / "pareto.png")
     echo(summary_table(result))
     echo(f"results: {out / 'result.json'}, plot: {plot_path}, log: {out / 'log.jsonl'}")
