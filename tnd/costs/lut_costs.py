@@ -18,7 +18,7 @@ from tnd.errors import TndError
 from tnd.lut.predictor import Predictor
 from tnd.lut.table import LookupTable
 from tnd.space.genotype import Architecture
-from tnd.space.parts import PartKey, network_parts
+from tnd.space.parts import PartKey, network_parts, parse_key
 from tnd.space.plan import NetworkShape
 
 
@@ -47,11 +47,14 @@ class LutCosts:
             e.get("energy_mj") and e["energy_mj"].get(energy) is not None for e in table.entries.values())
         self.provides = ("latency", "energy") if self.has_energy else ("latency",)
         self.overhead = table.call_overhead_ms
+        # Keyed by PartKey once: formatting and parsing key strings per lookup dominated the search's cost time.
+        self._by_key = {parse_key(k): (table.latency_ms(k), table.energy_mj(k, energy)) for k in table.entries}
 
     def part(self, key: PartKey) -> tuple[float, float | None, bool]:
         """(latency ms, energy mJ or None, predicted?) of one part, per-call overhead included."""
-        if key in self.table:
-            return self.table.latency_ms(key), self.table.energy_mj(key, self.energy_kind), False
+        hit = self._by_key.get(key)
+        if hit is not None:
+            return hit[0], hit[1], False
         if self.strict or self.predictor is None or not self.predictor.covers(key):
             how = ("--strict-lut is set" if self.strict else
                    "the table has no predictor for it" if self.predictor else "the table has no predictor")
