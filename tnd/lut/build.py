@@ -148,7 +148,8 @@ def check_resumable(old: LookupTable, new: LookupTable) -> None:
               ("threads", old.runtime.get("threads"), new.runtime.get("threads")),
               ("batch size", old.settings.get("batch_size"), new.settings.get("batch_size")),
               ("energy method", old.settings.get("energy_method"), new.settings.get("energy_method")),
-              ("repeats", old.settings.get("repeats"), new.settings.get("repeats"))]
+              ("repeats", old.settings.get("repeats"), new.settings.get("repeats")),
+              ("rounds", old.settings.get("rounds"), new.settings.get("rounds"))]
     for what, a, b in checks:
         if a != b:
             raise TndError(f"--resume: {old.path} was measured with {what} {a!r}, this build uses {b!r}; "
