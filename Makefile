@@ -28,7 +28,7 @@ $(DEMO_LUT:.json=.validate.json): $(STAMP) configs/search/demo.yaml
 	$(TND) lut validate --lut $(DEMO_LUT) --samples 20
 
 demo: $(DEMO_LUT:.json=.validate.json)
-	@echo "== the demo optimises latency: on a CPU without readable RAPL energy is only a TDP estimate (`tnd lut show runs/lut/cpu.json` names the method used) =="
+	@echo '== the demo optimises latency: on a CPU without readable RAPL energy is only a TDP estimate (tnd lut show runs/lut/cpu.json names the method used) =='
 	rm -rf $(DEMO)
 	$(TND) search --config configs/search/demo.yaml --lut $(DEMO_LUT) --out $(DEMO)/search
 	$(TND) train --genotype $(DEMO)/search/result.json --config configs/train/digits.yaml --epochs 10 --out $(DEMO)/train
