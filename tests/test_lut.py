@@ -564,3 +564,24 @@ def test_parse_key_round_trip():
         assert parse_key(str(k)) == k
     with pytest.raises(ValueError):
         parse_key("sep_conv_3x3|cin=8")
+
+
+def test_one_table_can_cover_several_search_configs(built, tmp_path):
+    """Resuming the tiny table with a second, wider config adds only that config's parts."""
+    import shutil
+
+    from tnd.lut.pipeline import BuildRequest, build_lut
+
+    wide = tmp_path / "wide.yaml"
+    wide.write_text(built.config.read_text().replace("network:\n  channels: 8", "network:\n  channels: 12"))
+    wide_cfg = _cfg(wide)
+    assert wide_cfg.network.channels != _cfg(built.config).network.channels
+    out = tmp_path / "cpu.json"
+    shutil.copy(built.out, out)
+    table = build_lut(BuildRequest(device="cpu", config=[str(built.config), str(wide)], out=str(out), quick=True,
+                                   progress=False, energy="tdp-estimate", resume=True), echo=_quiet)
+    keys = set(keys_for_config(_cfg(built.config))) | set(keys_for_config(wide_cfg))
+    assert {str(k) for k in keys} == set(table.entries)
+    for k, e in built.table.entries.items():
+        assert table.entries[k] == e  # kept, not re-measured
+    assert len(table.settings["shapes"]) == 2 and table.settings["config"] == [str(built.config), str(wide)]

@@ -9,7 +9,8 @@ def add_build_arguments(p: argparse.ArgumentParser) -> None:
     from tnd.lut.pipeline import DEFAULT_CONFIG
 
     p.add_argument("--device", required=True, help="device preset (configs/devices/NAME.yaml), e.g. 1080ti, h100, cpu")
-    p.add_argument("--config", default=DEFAULT_CONFIG, help="search config whose networks the table must cover")
+    p.add_argument("--config", action="append", help="search config whose networks the table must cover; repeat "
+                   f"for several (default {DEFAULT_CONFIG})")
     p.add_argument("--out", help="table path (default lut/<device>.json)")
     p.add_argument("--resume", action="store_true", help="complete an interrupted build without re-measuring")
     p.add_argument("--quick", action="store_true", help="fewer repeats and short energy windows (rougher)")
@@ -27,12 +28,13 @@ def add_build_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from tnd.lut.pipeline import BuildRequest, build_lut
+    from tnd.lut.pipeline import DEFAULT_CONFIG, BuildRequest, build_lut
     from tnd.lut.show import summarise
 
     fields = ("device", "config", "out", "resume", "quick", "energy", "allow_mismatch", "threads", "gpu_index",
               "tdp_w", "tdp_cores", "fit_predictor", "batch_size")
     req = BuildRequest(**{f: getattr(args, f) for f in fields}, progress=not args.no_progress)
+    req.config = args.config or DEFAULT_CONFIG
     table = build_lut(req)
     print(summarise(table))
     return 0

@@ -22,7 +22,7 @@ DEFAULT_CONFIG = "configs/search/demo.yaml"
 @dataclass
 class BuildRequest:
     device: str
-    config: str = DEFAULT_CONFIG
+    config: str | list[str] = DEFAULT_CONFIG   # one search config, or several the table must all cover
     out: str | None = None
     resume: bool = False
     quick: bool = False
@@ -35,6 +35,9 @@ class BuildRequest:
     fit_predictor: bool = False
     batch_size: int | None = None   # default: the search config's cost.batch_size
     progress: bool = True
+
+    def configs(self) -> list[str]:
+        return [self.config] if isinstance(self.config, str) else list(self.config or [DEFAULT_CONFIG])
 
     def out_path(self) -> Path:
         return Path(self.out or f"lut/{self.device}.json")
@@ -65,11 +68,15 @@ def build_lut(req: BuildRequest, echo: Callable[[str], None] = print) -> LookupT
     device = detect(preset, req.gpu_index)         # GPU: NVML; refuses when there is none
     check_device(preset, device, req.allow_mismatch)
     check_stack(preset)
-    cfg = load_search_config(req.config)
+    cfgs = [load_search_config(c) for c in req.configs()]
+    batch_sizes = {c.cost.batch_size for c in cfgs}
+    if len(batch_sizes) > 1 and req.batch_size is None:
+        raise TndError(f"the configs ask for different cost.batch_size ({sorted(batch_sizes)}); one table has one "
+                       "batch size: pass --batch-size or build one table per batch size")
     threads = req.threads or preset.threads if preset.kind == "cpu" else None
     runtime = RuntimeSettings(provider=preset.provider, threads=threads, device_id=req.gpu_index)
     options = MeasureOptions.quick() if req.quick else MeasureOptions()
-    options = replace(options, batch_size=req.batch_size or cfg.cost.batch_size)
+    options = replace(options, batch_size=req.batch_size or cfgs[0].cost.batch_size)
     out = req.out_path()
 
     meter = make_meter(req, preset, threads)
@@ -82,7 +89,9 @@ def build_lut(req: BuildRequest, echo: Callable[[str], None] = print) -> LookupT
             idle = meter.idle_power_w(options.idle_seconds)
         overhead = measure_call_overhead(runtime).median
         method = meter.method if meter is not None else "none"
-        table = new_table(preset, device, runtime, options, method, idle, overhead, req.config)
+        names = req.configs()
+        table = new_table(preset, device, runtime, options, method, idle, overhead,
+                          names[0] if len(names) == 1 else names)
         table.device["mismatch_allowed"] = not preset.matches(device.name)
         if req.resume and out.exists():
             old = LookupTable.load(out)
@@ -91,10 +100,11 @@ def build_lut(req: BuildRequest, echo: Callable[[str], None] = print) -> LookupT
             table.settings["resumed_from"] = old.settings.get("date")
         elif out.exists() and not req.resume:
             raise TndError(f"{out} exists; pass --resume to complete it or --out to write another table")
-        keys = keys_for_config(cfg)
-        echo(f"{len(keys)} parts for {req.config} ({len(table.entries)} already measured); energy: {method}"
+        keys = sorted({k for c in cfgs for k in keys_for_config(c)})
+        echo(f"{len(keys)} parts for {', '.join(names)} ({len(table.entries)} already measured); energy: {method}"
              + (" (an ESTIMATE from TDP x time, not a measurement)" if method == "tdp-estimate" else ""))
-        table.settings["shapes"] = [vars(s) for s in cfg.cost_shapes()]
+        shapes = [vars(s) for c in cfgs for s in c.cost_shapes()]
+        table.settings["shapes"] = [s for i, s in enumerate(shapes) if s not in shapes[:i]]
         table.save(out)
         LutBuilder(keys, table, runtime, meter, options, out, progress=req.progress).run()
     finally:
