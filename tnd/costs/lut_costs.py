@@ -89,14 +89,20 @@ class LutCosts:
         fit = self.calibration
         return fit["intercept"] + sum(fit["coef"][g] * totals["groups"][g] for g in fit["coef"])
 
-    def __call__(self, arch: Architecture) -> dict[str, CostValue]:
-        t = self.totals(network_parts(arch, self.shape))
-        latency = t["latency"]
+    def predict(self, parts: list[PartKey]) -> dict[str, Any]:
+        """The network's figures: ``latency`` (calibrated where the table has a calibration),
+        ``latency_raw`` (the overhead-corrected sum), ``energy`` and whether any part was ``predicted``."""
+        t = self.totals(parts)
+        t["latency_raw"], t["calibrated"] = t["latency"], bool(self.calibration)
         if self.calibration:
-            latency = self.calibrated_latency(t)
+            t["latency"] = self.calibrated_latency(t)
             if self.table.energy_is_estimate and t["energy"] is not None:
-                t["energy"] *= latency / t["latency"]  # the estimate is power x time: follow the time
-        out = {"latency": CostValue(latency, "predicted" if t["predicted"] else "measured")}
+                t["energy"] *= t["latency"] / t["latency_raw"]  # the estimate is power x time: follow the time
+        return t
+
+    def __call__(self, arch: Architecture) -> dict[str, CostValue]:
+        t = self.predict(network_parts(arch, self.shape))
+        out = {"latency": CostValue(t["latency"], "predicted" if t["predicted"] else "measured")}
         if self.has_energy:
             if t["energy"] is None:
                 raise TndError(f"{self.table.name()}: the predictor has no {self.energy_kind} energy for a part the "

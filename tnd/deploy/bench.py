@@ -52,16 +52,11 @@ def predict_from_lut(meta: dict[str, Any], table_path: Path, batch_size: int) ->
     shape = NetworkShape(channels=int(s["channels"]), layers=int(s["layers"]), num_classes=int(s["num_classes"]),
                          in_channels=int(s["in_channels"]), input_size=int(s["input_size"]))
     arch = Architecture.from_genotype(Genotype.from_dict(meta["genotype"]))
-    raw = LutCosts(table, shape, energy="total", calibrated=False)
-    totals = raw.totals(network_parts(arch, shape))
-    out = {"lut": str(table_path), "latency_ms_raw": totals["latency"], "predicted_parts": totals["predicted"],
-           "energy_mj": totals["energy"] if raw.has_energy else None,
-           "energy_is_estimate": table.energy_is_estimate}
-    calibrated = LutCosts(table, shape, energy="total")
-    out["latency_ms_calibrated"] = calibrated.calibrated_latency(totals) if calibrated.calibration else None
-    if out["latency_ms_calibrated"] and table.energy_is_estimate and out["energy_mj"] is not None:
-        out["energy_mj"] *= out["latency_ms_calibrated"] / totals["latency"]  # estimate = power x time
-    return out
+    costs = LutCosts(table, shape, energy="total")
+    p = costs.predict(network_parts(arch, shape))
+    return {"lut": str(table_path), "latency_ms_raw": p["latency_raw"], "predicted_parts": p["predicted"],
+            "latency_ms_calibrated": p["latency"] if p["calibrated"] else None,
+            "energy_mj": p["energy"] if costs.has_energy else None, "energy_is_estimate": table.energy_is_estimate}
 
 
 def bench_model(req: BenchRequest, echo: Callable[[str], None] = print) -> dict[str, Any]:
