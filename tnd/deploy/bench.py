@@ -63,7 +63,7 @@ def bench_model(req: BenchRequest, echo: Callable[[str], None] = print) -> dict[
     from profilers.devices import check_device, check_stack, detect, load_preset
     from profilers.latency import OrtModel, RuntimeSettings, time_calls
     from tnd.deploy.export import read_metadata
-    from tnd.lut.pipeline import BuildRequest, make_meter
+    from tnd.lut.pipeline import make_meter
 
     meta = read_metadata(req.model)
     preset = load_preset(req.device)
@@ -85,7 +85,7 @@ def bench_model(req: BenchRequest, echo: Callable[[str], None] = print) -> dict[
         "threads": threads, "batch_size": req.batch_size,
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "latency_ms": latency.to_dict(), "energy_mj": None}
-    meter = None if req.energy == "none" else make_meter(BuildRequest(device=req.device), preset, threads)
+    meter = None if req.energy == "none" else make_meter(preset, threads=threads)
     if meter is not None:
         try:
             if meter.is_estimate:

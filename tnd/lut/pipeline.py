@@ -43,20 +43,21 @@ class BuildRequest:
         return Path(self.out or f"lut/{self.device}.json")
 
 
-def make_meter(req: BuildRequest, preset: Any, threads: int | None) -> Any:
-    """The energy meter the request and the preset call for (None for --energy none)."""
+def make_meter(preset: Any, energy: str = "auto", threads: int | None = None, gpu_index: int = 0,
+               tdp_w: float | None = None, tdp_cores: int | None = None) -> Any:
+    """The energy meter ``--energy`` and the preset call for (None for ``none``)."""
     from profilers.energy import TdpEstimateMeter, make_energy_meter
     from profilers.energy.cpu import RaplEnergyMeter
 
-    method = req.energy
+    method = energy
     if method == "auto":
         method = "nvml" if preset.kind == "gpu" else preset.energy
-    tdp_w = req.tdp_w or preset.tdp_w
+    tdp_w = tdp_w or preset.tdp_w
     if method in ("tdp-estimate", "auto-cpu") and not (method == "auto-cpu" and RaplEnergyMeter.available()):
-        cores = req.tdp_cores or preset.tdp_cores or os.cpu_count() or 1
+        cores = tdp_cores or preset.tdp_cores or os.cpu_count() or 1
         used = threads or os.cpu_count() or 1
         return TdpEstimateMeter(tdp_w=tdp_w, cores_used=min(used, cores), cores_total=cores)
-    return make_energy_meter(method, gpu_index=req.gpu_index, tdp_w=tdp_w)
+    return make_energy_meter(method, gpu_index=gpu_index, tdp_w=tdp_w)
 
 
 def build_lut(req: BuildRequest, echo: Callable[[str], None] = print) -> LookupTable:
@@ -78,8 +79,10 @@ def build_lut(req: BuildRequest, echo: Callable[[str], None] = print) -> LookupT
     options = MeasureOptions.quick() if req.quick else MeasureOptions()
     options = replace(options, batch_size=req.batch_size or cfgs[0].cost.batch_size)
     out = req.out_path()
+    if out.exists() and not req.resume:  # before any measuring: idle power alone takes seconds
+        raise TndError(f"{out} exists; pass --resume to complete it or --out to write another table")
 
-    meter = make_meter(req, preset, threads)
+    meter = make_meter(preset, req.energy, threads, req.gpu_index, req.tdp_w, req.tdp_cores)
     try:
         echo(f"device: {device.name} (preset {preset.name}), provider {runtime.provider}"
              + (f", {threads} thread(s)" if threads else ""))
@@ -98,8 +101,6 @@ def build_lut(req: BuildRequest, echo: Callable[[str], None] = print) -> LookupT
             check_resumable(old, table)
             table.entries = old.entries
             table.settings["resumed_from"] = old.settings.get("date")
-        elif out.exists() and not req.resume:
-            raise TndError(f"{out} exists; pass --resume to complete it or --out to write another table")
         keys = sorted({k for c in cfgs for k in keys_for_config(c)})
         echo(f"{len(keys)} parts for {', '.join(names)} ({len(table.entries)} already measured); energy: {method}"
              + (" (an ESTIMATE from TDP x time, not a measurement)" if method == "tdp-estimate" else ""))
