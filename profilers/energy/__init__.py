@@ -33,6 +33,7 @@ __all__ = [
     "NvmlEnergyMeter",
     "RaplEnergyMeter",
     "TdpEstimateMeter",
+    "energy_per_call",
     "make_energy_meter",
     "nvml_device_info",
     "run_window",
@@ -79,3 +80,18 @@ def make_energy_meter(
             return RaplEnergyMeter(root)
         return _tdp_meter(tdp_w, cores_used, " (RAPL is not readable here)")
     raise ProfilerError(f"unknown energy method {method!r}; use one of: {', '.join(CHOICES)}")
+
+
+def energy_per_call(meter: EnergyMeter, fn: Any, latency_ms: float, min_window_s: float,
+                    idle_w: float | None = None) -> dict[str, Any]:
+    """mJ per call of ``fn``: ``total`` and ``dynamic`` (above ``idle_w``; None where idle is unknown).
+
+    A TDP estimate charges its power over the measured latency: a timed window would only add the
+    Python loop's noise to a figure that is power x time by construction. A real meter repeats ``fn``
+    over a window of at least ``min_window_s``.
+    """
+    if meter.is_estimate:
+        return {"total": meter.power_w * latency_ms, "dynamic": None}
+    r = meter.measure(fn, min_window_s=min_window_s)
+    return {"total": r.per_call_mj, "dynamic": None if idle_w is None else r.dynamic_per_call_mj(idle_w),
+            "window_s": r.seconds, "calls": r.calls}

@@ -61,6 +61,7 @@ def predict_from_lut(meta: dict[str, Any], table_path: Path, batch_size: int) ->
 
 def bench_model(req: BenchRequest, echo: Callable[[str], None] = print) -> dict[str, Any]:
     from profilers.devices import check_device, check_stack, detect, load_preset
+    from profilers.energy import energy_per_call
     from profilers.latency import OrtModel, RuntimeSettings, time_calls
     from tnd.deploy.export import read_metadata
     from tnd.lut.pipeline import make_meter
@@ -88,14 +89,9 @@ def bench_model(req: BenchRequest, echo: Callable[[str], None] = print) -> dict[
     meter = None if req.energy == "none" else make_meter(preset, threads=threads)
     if meter is not None:
         try:
-            if meter.is_estimate:
-                result["energy_mj"] = {"total": meter.power_w * latency.median, "method": meter.method,
-                                       "estimate": True}
-            else:
-                idle = meter.idle_power_w(2.0)
-                r = meter.measure(model, min_window_s=req.energy_window_s)
-                result["energy_mj"] = {"total": r.per_call_mj, "dynamic": r.dynamic_per_call_mj(idle),
-                                       "method": r.method, "idle_power_w": idle, "estimate": False}
+            idle = None if meter.is_estimate else meter.idle_power_w(2.0)
+            result["energy_mj"] = {**energy_per_call(meter, model, latency.median, req.energy_window_s, idle),
+                                   "method": meter.method, "idle_power_w": idle, "estimate": meter.is_estimate}
         finally:
             meter.close()
     lut = Path(req.lut) if req.lut else Path("lut") / f"{req.device}.json"

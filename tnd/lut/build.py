@@ -92,16 +92,13 @@ class LutBuilder:
         o = self.options
         entry: dict[str, Any] = {"latency_ms": latency.to_dict(), "energy_mj": None,
                                  "flops": part_flops(key) * o.batch_size, "params": part_params(key)}
-        if self.meter is not None and self.meter.is_estimate:
-            # TDP x time: charge the estimated power over the measured median, no separate window.
-            entry["energy_mj"] = {"total": self.meter.power_w * latency.median, "dynamic": None,
-                                  "estimate": "tdp-estimate"}
-        elif self.meter is not None:
-            r = self.meter.measure(model, min_window_s=o.energy_window_s)
-            idle = self.table.settings.get("idle_power_w")
-            dynamic = None if r.is_estimate or idle is None else r.dynamic_per_call_mj(idle)
-            entry["energy_mj"] = {"total": r.per_call_mj, "dynamic": dynamic, "window_s": r.seconds,
-                                  "calls": r.calls}
+        if self.meter is not None:
+            from profilers.energy import energy_per_call
+
+            entry["energy_mj"] = energy_per_call(self.meter, model, latency.median, o.energy_window_s,
+                                                 self.table.settings.get("idle_power_w"))
+            if self.meter.is_estimate:
+                entry["energy_mj"]["estimate"] = "tdp-estimate"
         return entry
 
     def run(self, on_entry: Callable[[str, dict], None] | None = None) -> LookupTable:
