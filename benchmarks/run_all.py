@@ -21,26 +21,17 @@ BENCHES = ("bench_supernet", "bench_lut", "bench_fidelity", "bench_search", "ben
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    gpu = "none"
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-        gpu = pynvml.nvmlDeviceGetName(pynvml.nvmlDeviceGetHandleByIndex(0))
-    except Exception:  # no NVML or no GPU: this is what we report
-        gpu = "none (no NVIDIA GPU/NVML)"
     import onnxruntime
     import torch
 
-    return (f"{cpu}, {os.cpu_count()} cores, GPU: {gpu}; Python {platform.python_version()}, "
+    from profilers.devices import cpu_model, detect_gpu
+    from profilers.errors import ProfilerError
+
+    try:
+        gpu = detect_gpu(0).name
+    except ProfilerError:  # no NVML or no GPU: this is what we report
+        gpu = "none (no NVIDIA GPU/NVML)"
+    return (f"{cpu_model()}, {os.cpu_count()} cores, GPU: {gpu}; Python {platform.python_version()}, "
             f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}")
 
 

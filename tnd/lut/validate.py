@@ -109,9 +109,8 @@ def validate_lut(req: ValidateRequest, echo: Callable[[str], None] = print) -> d
          "each measured twice in shuffled order")
 
     predicted, predicted_energy, group_sums, models = [], [], [], []
-    raw_costs = LutCosts(table, nets[0][0], energy="total", calibrated=False)
+    raw_costs = LutCosts(table, nets[0][0], energy="total", calibrated=False)  # totals() takes each net's parts
     for shape, g in tqdm(nets, desc="exporting", disable=not req.progress, dynamic_ncols=True):
-        raw_costs.shape = shape
         t = raw_costs.totals(network_parts(Architecture.from_genotype(g), shape))
         predicted.append(t["latency"])
         predicted_energy.append(t["energy"])
