@@ -16,7 +16,8 @@ from tnd.deploy import (ExportReport, TrainConfig, export_onnx, load_checkpoint,
 from tnd.deploy.train import load_train_config, train_step
 from tnd.errors import TndError
 from tnd.search.run import RESULT_FORMAT
-from tnd.space import PRIMITIVES, Genotype, build_network, count_parameters, published_genotype
+from tnd.space import Genotype, build_network, count_parameters, published_genotype
+from tnd.space.genotype import random_genotype
 
 ROOT = Path(__file__).resolve().parents[1]
 QUIET = {"progress": False, "echo": lambda s: None}
@@ -25,16 +26,6 @@ TINY = dict(dataset="digits", layers=5, channels=8, epochs=2, batch_size=32, lr=
             cutout_length=4, auxiliary=True, drop_path_prob=0.2, max_steps_per_epoch=3)
 
 pytestmark = pytest.mark.usefixtures("single_thread")
-
-
-def random_genotype(seed: int) -> Genotype:
-    rng = random.Random(seed)
-    ops = [p for p in PRIMITIVES if p != "none"]
-
-    def cell() -> tuple:
-        return tuple((rng.choice(ops), rng.randrange(node + 2)) for node in range(4) for _ in range(2))
-
-    return Genotype(normal=cell(), normal_concat=(2, 3, 4, 5), reduce=cell(), reduce_concat=(2, 3, 4, 5))
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +41,7 @@ def trained(tmp_path_factory, digits):
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_export_random_genotype_matches_pytorch(tmp_path, seed):
-    g = random_genotype(seed)
+    g = random_genotype(random.Random(seed))
     torch.manual_seed(seed)
     model = build_network(g, channels=8, layers=5, input_size=16)
     with torch.no_grad():  # non-trivial BatchNorm statistics, so eval mode really uses them
@@ -81,14 +72,14 @@ def test_export_beyond_tolerance_writes_nothing(tmp_path, monkeypatch):
     import tnd.deploy.export as export
 
     monkeypatch.setattr(export, "_verify", lambda *a, **k: {1: 0.0, 4: 0.5})
-    model = build_network(random_genotype(3), channels=8, layers=5, input_size=16)
+    model = build_network(random_genotype(random.Random(3)), channels=8, layers=5, input_size=16)
     with pytest.raises(TndError, match=r"0\.5 at batch 4.*not written"):
         export_onnx(model, tmp_path / "m.onnx")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_export_rejects_bad_settings(tmp_path):
-    model = build_network(random_genotype(4), channels=8, layers=5, input_size=16)
+    model = build_network(random_genotype(random.Random(4)), channels=8, layers=5, input_size=16)
     with pytest.raises(TndError, match="opset"):
         export_onnx(model, tmp_path / "m.onnx", opset=30)
     with pytest.raises(TndError, match="input_shape"):
@@ -214,7 +205,7 @@ def test_checkpoint_round_trip_and_inference_model(tmp_path, trained):
 # ---- genotype references ------------------------------------------------------------------------
 
 def test_resolve_genotype(tmp_path):
-    gs = [random_genotype(10 + i) for i in range(3)]
+    gs = [random_genotype(random.Random(10 + i)) for i in range(3)]
     entries = [{"genotype": g.to_dict(), "preference": {"name": f"p{i}"}, "objectives": {"accuracy": acc}}
                for i, (g, acc) in enumerate(zip(gs, (0.80, 0.95, 0.90)))]
     run = tmp_path / "runs" / "x"

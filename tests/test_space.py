@@ -11,13 +11,7 @@ from tnd.search.supernet import Supernet
 from tnd.space import PRIMITIVES, PUBLISHED, Architecture, Genotype, NetworkShape, build_network, count_parameters
 from tnd.space.network import Network
 from tnd.space.parts import lut_key, network_parts, parse_key, part_params, space_parts
-
-
-def random_genotype(rng: random.Random) -> Genotype:
-    ops = [o for o in PRIMITIVES if o != "none"]
-    cells = {c: tuple((rng.choice(ops), src) for node in range(4) for src in rng.sample(range(node + 2), 2))
-             for c in ("normal", "reduce")}
-    return Genotype(cells["normal"], (2, 3, 4, 5), cells["reduce"], (2, 3, 4, 5))
+from tnd.space.genotype import random_genotype
 
 
 def test_genotype_json_round_trip_and_darts_paste():
