@@ -43,8 +43,7 @@ class LutCosts:
         self.predictor = Predictor(table.predictor, table.name()) if table.predictor else None
         self.calibration = (table.calibration or {}).get("fit") if calibrated else None
         # Energy is offered only where the table holds the figure the reward reads (total or dynamic).
-        self.has_energy = table.has_energy and all(
-            e.get("energy_mj") and e["energy_mj"].get(energy) is not None for e in table.entries.values())
+        self.has_energy = table.has_energy_figure(energy)
         self.provides = ("latency", "energy") if self.has_energy else ("latency",)
         self.overhead = table.call_overhead_ms
         # Keyed by PartKey once: formatting and parsing key strings per lookup dominated the search's cost time.

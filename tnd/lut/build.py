@@ -14,7 +14,7 @@ import platform
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from tnd.errors import TndError
 from tnd.lut.parts_onnx import OPSET, part_onnx
@@ -101,7 +101,7 @@ class LutBuilder:
                 entry["energy_mj"]["estimate"] = "tdp-estimate"
         return entry
 
-    def run(self, on_entry: Callable[[str, dict], None] | None = None) -> LookupTable:
+    def run(self) -> LookupTable:
         from tqdm import tqdm
 
         todo = self.todo()
@@ -115,8 +115,6 @@ class LutBuilder:
                 entry = self.entry(key, model, latency)
                 self.table.entries[str(key)] = entry
                 self.table.save(self.out)
-                if on_entry:
-                    on_entry(str(key), entry)
                 bar.update(1)
         bar.close()
         return self.table

@@ -51,8 +51,10 @@ class LookupTable:
     def call_overhead_ms(self) -> float:
         return float(self.settings["call_overhead_ms"])
 
-    def __contains__(self, key: PartKey | str) -> bool:
-        return str(key) in self.entries
+    def has_energy_figure(self, kind: str) -> bool:
+        """Whether every entry holds ``kind`` energy (``total``, or ``dynamic``, which needs an idle figure)."""
+        return self.has_energy and all((e.get("energy_mj") or {}).get(kind) is not None
+                                       for e in self.entries.values())
 
     def latency_ms(self, key: PartKey | str) -> float:
         return float(self.entries[str(key)]["latency_ms"]["median"])

@@ -51,8 +51,7 @@ def check_table(table: LookupTable, cfg: Any, needs_energy: bool) -> None:
     if needs_energy and table.energy_is_estimate and not cfg.cost.allow_estimates:
         raise TndError(f"{name} holds only tdp-estimate energy (TDP x time, not a measurement); build a real "
                        "table on a GPU (NVML) or a CPU with readable RAPL, or pass --allow-estimates")
-    if needs_energy and cfg.reward.energy == "dynamic" and any(
-            (e.get("energy_mj") or {}).get("dynamic") is None for e in table.entries.values()):
+    if needs_energy and cfg.reward.energy == "dynamic" and not table.has_energy_figure("dynamic"):
         raise TndError(f"{name} has no dynamic (above-idle) energy ({table.energy_method}); pass --energy total "
                        "(reward.energy: total) or build the table with NVML/RAPL, which measure idle power")
 
