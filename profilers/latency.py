@@ -1,5 +1,7 @@
 """Latency with ONNX Runtime: the provider asked for (and checked), warm-up, repeats, median and spread.
 
+The PyTorch runtime is ``profilers.torch_runtime``; both share ``sample_calls``/``time_calls`` and the stats.
+
 On GPUs inputs and outputs are bound on the device (I/O binding), so host<->device copies are not timed
 as the model; ``run_with_iobinding`` returns after the provider has synchronised. On CPUs the thread
 count is fixed, because the default (all cores, spinning) makes timings bimodal on small machines.
@@ -85,7 +87,14 @@ class OrtModel:
 
 
 def sample_calls(fn, repeats: int, min_seconds: float = 0.0) -> list[float]:
-    """Milliseconds of each of ``repeats`` single calls (more until ``min_seconds`` have been sampled)."""
+    """Milliseconds of each of ``repeats`` single calls (more until ``min_seconds`` have been sampled).
+
+    A model that times itself (``TorchModel`` on CUDA, with CUDA events) provides its own ``sample_calls``,
+    which is used instead of ``perf_counter`` around the call.
+    """
+    own = getattr(fn, "sample_calls", None)
+    if own is not None:
+        return own(repeats, min_seconds)
     samples: list[float] = []
     start = time.perf_counter()
     while len(samples) < repeats or time.perf_counter() - start < min_seconds:

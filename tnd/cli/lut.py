@@ -7,6 +7,7 @@ import argparse
 
 def add_build_arguments(p: argparse.ArgumentParser) -> None:
     from tnd.lut.pipeline import DEFAULT_CONFIG
+    from tnd.lut.runtime import DEFAULT_RUNTIME, RUNTIMES
 
     p.add_argument("--device", required=True, help="device preset (configs/devices/NAME.yaml), e.g. 1080ti, h100, cpu")
     p.add_argument("--config", action="append", help="search config whose networks the table must cover; repeat "
@@ -18,7 +19,10 @@ def add_build_arguments(p: argparse.ArgumentParser) -> None:
                    choices=["auto", "none", "nvml", "nvml-energy-counter", "nvml-power-sampling", "rapl",
                             "tdp-estimate"], help="energy method (auto: NVML on GPUs, RAPL or TDP estimate on CPU)")
     p.add_argument("--allow-mismatch", action="store_true", help="measure even if the device does not match")
-    p.add_argument("--threads", type=int, help="CPU threads for ONNX Runtime (default: the preset's)")
+    p.add_argument("--runtime", default=DEFAULT_RUNTIME, choices=RUNTIMES,
+                   help="what measures the parts: ONNX Runtime (default) or PyTorch (eager; CUDA-graph replay "
+                        "on GPUs where a part allows); recorded in the table")
+    p.add_argument("--threads", type=int, help="CPU threads for the runtime (default: the preset's)")
     p.add_argument("--gpu-index", type=int, default=0)
     p.add_argument("--tdp", dest="tdp_w", type=float, help="CPU package TDP in W for --energy tdp-estimate")
     p.add_argument("--tdp-cores", type=int, help="cores that TDP covers")
@@ -32,7 +36,7 @@ def run_build(args: argparse.Namespace) -> int:
     from tnd.lut.show import summarise
 
     fields = ("device", "config", "out", "resume", "quick", "energy", "allow_mismatch", "threads", "gpu_index",
-              "tdp_w", "tdp_cores", "fit_predictor", "batch_size")
+              "tdp_w", "tdp_cores", "fit_predictor", "batch_size", "runtime")
     req = BuildRequest(**{f: getattr(args, f) for f in fields}, progress=not args.no_progress)
     req.config = args.config or DEFAULT_CONFIG
     table = build_lut(req)
@@ -52,12 +56,15 @@ def run_validate(args: argparse.Namespace) -> int:
     from tnd.lut.validate import ValidateRequest, validate_lut
 
     req = ValidateRequest(lut=args.lut, samples=args.samples, seed=args.seed, out=args.out,
-                          repeats=args.repeats, save_calibration=not args.no_save, progress=not args.no_progress)
+                          repeats=args.repeats, save_calibration=not args.no_save, progress=not args.no_progress,
+                          runtime=args.runtime)
     validate_lut(req)
     return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from tnd.lut.runtime import RUNTIMES
+
     p = sub.add_parser("lut", help="build, show or validate a latency/energy lookup table")
     lsub = p.add_subparsers(dest="lut_command", metavar="ACTION")
     lsub.required = True
@@ -74,6 +81,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--repeats", type=int, default=100, help="timed runs per network per pass")
     v.add_argument("--out", help="folder for validate.json and the scatter plot (default: beside the table)")
+    v.add_argument("--runtime", choices=RUNTIMES,
+                   help="runtime measuring the networks (default: the table's own; the other one is refused)")
     v.add_argument("--no-save", action="store_true", help="do not store the calibration in the table")
     v.add_argument("--no-progress", action="store_true")
     v.set_defaults(func=run_validate)

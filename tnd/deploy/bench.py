@@ -31,6 +31,7 @@ class BenchRequest:
     energy_window_s: float = 2.0
     allow_mismatch: bool = False
     json_out: str | None = None
+    runtime: str = "onnxruntime"      # onnxruntime | torch (a table of the other runtime is refused)
 
 
 def predict_from_lut(meta: dict[str, Any], table_path: Path, batch_size: int) -> dict[str, Any]:
@@ -60,30 +61,42 @@ def predict_from_lut(meta: dict[str, Any], table_path: Path, batch_size: int) ->
 
 
 def bench_model(req: BenchRequest, echo: Callable[[str], None] = print) -> dict[str, Any]:
-    from profilers.devices import check_device, check_stack, detect, load_preset
+    from profilers.devices import check_device, detect, load_preset
     from profilers.energy import energy_per_call
-    from profilers.latency import OrtModel, RuntimeSettings, time_calls
+    from profilers.latency import OrtModel, time_calls
     from tnd.deploy.export import read_metadata
+    from tnd.deploy.rebuild import network_from_metadata
     from tnd.lut.pipeline import make_meter
+    from tnd.lut.runtime import (check_runtime_name, check_runtime_stack, check_table_runtime, module_model,
+                                 runtime_settings)
+    from tnd.lut.table import LookupTable
 
     meta = read_metadata(req.model)
     preset = load_preset(req.device)
     device = detect(preset)
     check_device(preset, device, req.allow_mismatch)
-    check_stack(preset)
+    check_runtime_stack(check_runtime_name(req.runtime), preset)
+    lut = Path(req.lut) if req.lut else Path("lut") / f"{req.device}.json"
+    if req.use_lut and (req.lut or lut.is_file()):  # before measuring: a table of another runtime is refused
+        check_table_runtime(LookupTable.load(lut), req.runtime, "bench against it")
     threads = (req.threads or preset.threads) if preset.kind == "cpu" else None
-    runtime = RuntimeSettings(provider=preset.provider, threads=threads)
+    runtime = runtime_settings(req.runtime, preset, threads)
     s = meta.get("shape") or {}
     rng = np.random.default_rng(0)
     inputs = None
     if s:
         inputs = [rng.standard_normal((req.batch_size, int(s["in_channels"]), int(s["input_size"]),
                                        int(s["input_size"]))).astype(np.float32)]
-    model = OrtModel(str(req.model), runtime, inputs=inputs)
+    if req.runtime == "torch":  # the same network rebuilt in torch (a torch module cannot load ONNX)
+        import torch
+
+        model = module_model(network_from_metadata(meta, str(req.model)), (torch.from_numpy(inputs[0]),), runtime)
+    else:
+        model = OrtModel(str(req.model), runtime, inputs=inputs)
     latency = time_calls(model, req.warmup, req.repeats)
     result: dict[str, Any] = {
-        "model": str(req.model), "device": device.to_dict(), "preset": preset.name, "provider": runtime.provider,
-        "threads": threads, "batch_size": req.batch_size,
+        "model": str(req.model), "device": device.to_dict(), "preset": preset.name, "runtime": req.runtime,
+        "provider": runtime.provider, "runtime_notes": getattr(model, "notes", None) or None, "threads": threads, "batch_size": req.batch_size,
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "latency_ms": latency.to_dict(), "energy_mj": None}
     meter = None if req.energy == "none" else make_meter(preset, threads=threads)
@@ -94,7 +107,6 @@ def bench_model(req: BenchRequest, echo: Callable[[str], None] = print) -> dict[
                                    "method": meter.method, "idle_power_w": idle, "estimate": meter.is_estimate}
         finally:
             meter.close()
-    lut = Path(req.lut) if req.lut else Path("lut") / f"{req.device}.json"
     if req.use_lut and (req.lut or lut.is_file()):
         result["prediction"] = predict_from_lut(meta, lut, req.batch_size)
     if req.json_out:

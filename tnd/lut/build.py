@@ -10,14 +10,13 @@ without measuring again what it has (at most the latency rounds of one chunk are
 from __future__ import annotations
 
 import datetime as dt
-import platform
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from tnd.errors import TndError
-from tnd.lut.parts_onnx import OPSET, part_onnx
+from tnd.lut.runtime import part_model, runtime_section, table_runtime
 from tnd.lut.table import FORMAT, LookupTable
 from tnd.space.parts import PartKey, part_flops, part_params, space_parts
 
@@ -46,16 +45,6 @@ def keys_for_config(cfg: Any) -> list[PartKey]:
     return space_parts(cfg.cost_shapes(), cfg.ops.normal, cfg.ops.reduce)
 
 
-def runtime_info(provider: str, provider_options: dict, threads: int | None) -> dict[str, Any]:
-    import onnx
-    import onnxruntime
-    import torch
-
-    return {"onnxruntime": onnxruntime.__version__, "provider": provider, "provider_options": provider_options,
-            "threads": threads, "opset": OPSET, "onnx": onnx.__version__, "torch": torch.__version__,
-            "python": platform.python_version()}
-
-
 class LutBuilder:
     """Measures parts with a latency runner and an optional energy meter and fills a LookupTable."""
 
@@ -71,11 +60,11 @@ class LutBuilder:
 
     def measure_chunk(self, keys: list[PartKey], rng: random.Random) -> list[tuple[PartKey, Any, Any]]:
         """(part, its session, its latency) for each part, timed over interleaved rounds."""
-        from profilers.latency import OrtModel, sample_calls
+        from profilers.latency import sample_calls
         from profilers.stats import LatencyStats
 
         o = self.options
-        models = [OrtModel(part_onnx(k, o.batch_size), self.runtime, seed=o.seed) for k in keys]
+        models = [part_model(k, o.batch_size, self.runtime, seed=o.seed) for k in keys]
         samples: list[list[float]] = [[] for _ in keys]
         per_round = -(-o.repeats // o.rounds)
         for r in range(o.rounds):
@@ -92,6 +81,8 @@ class LutBuilder:
         o = self.options
         entry: dict[str, Any] = {"latency_ms": latency.to_dict(), "energy_mj": None,
                                  "flops": part_flops(key) * o.batch_size, "params": part_params(key)}
+        if getattr(model, "notes", None):  # torch on CUDA: graph replay or eager, and why
+            entry["runtime_notes"] = model.notes
         if self.meter is not None:
             from profilers.energy import energy_per_call
 
@@ -132,13 +123,15 @@ def new_table(preset: Any, device: Any, runtime: Any, options: MeasureOptions, e
                 "config": config_name, "measure_options": asdict(options)}
     return LookupTable(device={"preset": preset.name, "preset_settings": preset.to_dict(),
                                "start": device.to_dict()},
-                       runtime=runtime_info(runtime.provider, runtime.provider_options(), runtime.threads),
+                       runtime=runtime_section(runtime),
                        settings=settings)
 
 
 def check_resumable(old: LookupTable, new: LookupTable) -> None:
     """Resuming must not mix entries measured under different conditions."""
     checks = [("device preset", old.device.get("preset"), new.device.get("preset")),
+              ("runtime", table_runtime(old), table_runtime(new)),
+              ("CUDA graphs", old.runtime.get("cuda_graphs"), new.runtime.get("cuda_graphs")),
               ("provider", old.runtime.get("provider"), new.runtime.get("provider")),
               ("threads", old.runtime.get("threads"), new.runtime.get("threads")),
               ("batch size", old.settings.get("batch_size"), new.settings.get("batch_size")),

@@ -14,6 +14,7 @@ from typing import Any, Callable
 
 from tnd.errors import TndError
 from tnd.lut.build import LutBuilder, MeasureOptions, check_resumable, keys_for_config, new_table
+from tnd.lut.runtime import DEFAULT_RUNTIME, call_overhead, check_runtime_stack, describe, runtime_settings
 from tnd.lut.table import LookupTable
 
 DEFAULT_CONFIG = "configs/search/demo.yaml"
@@ -35,6 +36,7 @@ class BuildRequest:
     fit_predictor: bool = False
     batch_size: int | None = None   # default: the search config's cost.batch_size
     progress: bool = True
+    runtime: str = DEFAULT_RUNTIME  # onnxruntime | torch: what measures the parts (recorded in the table)
 
     def configs(self) -> list[str]:
         return [self.config] if isinstance(self.config, str) else list(self.config or [DEFAULT_CONFIG])
@@ -61,21 +63,20 @@ def make_meter(preset: Any, energy: str = "auto", threads: int | None = None, gp
 
 
 def build_lut(req: BuildRequest, echo: Callable[[str], None] = print) -> LookupTable:
-    from profilers.devices import check_device, check_stack, detect, drift_warnings, load_preset
-    from profilers.latency import RuntimeSettings, measure_call_overhead
+    from profilers.devices import check_device, detect, drift_warnings, load_preset
     from tnd.search.config import load_search_config
 
     preset = load_preset(req.device)
     device = detect(preset, req.gpu_index)         # GPU: NVML; refuses when there is none
     check_device(preset, device, req.allow_mismatch)
-    check_stack(preset)
+    check_runtime_stack(req.runtime, preset, req.gpu_index)
     cfgs = [load_search_config(c) for c in req.configs()]
     batch_sizes = {c.cost.batch_size for c in cfgs}
     if len(batch_sizes) > 1 and req.batch_size is None:
         raise TndError(f"the configs ask for different cost.batch_size ({sorted(batch_sizes)}); one table has one "
                        "batch size: pass --batch-size or build one table per batch size")
     threads = req.threads or preset.threads if preset.kind == "cpu" else None
-    runtime = RuntimeSettings(provider=preset.provider, threads=threads, device_id=req.gpu_index)
+    runtime = runtime_settings(req.runtime, preset, threads, req.gpu_index)
     options = MeasureOptions.quick() if req.quick else MeasureOptions()
     options = replace(options, batch_size=req.batch_size or cfgs[0].cost.batch_size)
     out = req.out_path()
@@ -84,13 +85,12 @@ def build_lut(req: BuildRequest, echo: Callable[[str], None] = print) -> LookupT
 
     meter = make_meter(preset, req.energy, threads, req.gpu_index, req.tdp_w, req.tdp_cores)
     try:
-        echo(f"device: {device.name} (preset {preset.name}), provider {runtime.provider}"
-             + (f", {threads} thread(s)" if threads else ""))
+        echo(f"device: {device.name} (preset {preset.name}), {describe(runtime)}")
         idle = None
         if meter is not None and not meter.is_estimate:
             echo(f"measuring idle power for {options.idle_seconds:.0f} s (keep the device idle)...")
             idle = meter.idle_power_w(options.idle_seconds)
-        overhead = measure_call_overhead(runtime).median
+        overhead = call_overhead(runtime).median
         method = meter.method if meter is not None else "none"
         names = req.configs()
         table = new_table(preset, device, runtime, options, method, idle, overhead,
@@ -115,7 +115,7 @@ def build_lut(req: BuildRequest, echo: Callable[[str], None] = print) -> LookupT
     table.settings["drift_warnings"] = drift_warnings(table.device["start"], table.device["end"])
     for warning in table.settings["drift_warnings"]:
         echo(f"warning: {warning}")
-    table.settings["call_overhead_ms_end"] = measure_call_overhead(runtime).median
+    table.settings["call_overhead_ms_end"] = call_overhead(runtime).median
     if req.fit_predictor:
         from tnd.lut.predictor import fit_predictor
 

@@ -11,6 +11,15 @@ def _rows(table: LookupTable, value, n: int) -> list[tuple[str, float]]:
     return sorted(vals, key=lambda kv: kv[1], reverse=True)[:n]
 
 
+def _runtime_line(r: dict) -> str:
+    threads = f", {r['threads']} thread(s)" if r.get("threads") else ""
+    if r.get("name") == "torch":
+        how = (", CUDA-graph replay where a part allows (see entries' runtime_notes)" if r.get("cuda_graphs")
+               else ", eager") if str(r.get("device", "")).startswith("cuda") else ""
+        return f"runtime        torch {r.get('torch')} on {r.get('device')}{threads}{how}, timed by {r.get('timing')}"
+    return f"runtime        onnxruntime {r.get('onnxruntime')} on {r.get('provider')}{threads}, opset {r.get('opset')}"
+
+
 def summarise(table: LookupTable, top: int = 5) -> str:
     d, r, s = table.device, table.runtime, table.settings
     start = d.get("start", {})
@@ -21,8 +30,7 @@ def summarise(table: LookupTable, top: int = 5) -> str:
         + (f", driver {start['driver_version']}" if start.get("driver_version") else "")
         + (f", sm {start['compute_capability']}" if start.get("compute_capability") else "")
         + (f", {start['cores_usable']} usable cores" if start.get("cores_usable") else ""),
-        f"runtime        onnxruntime {r.get('onnxruntime')} on {r.get('provider')}"
-        + (f", {r['threads']} thread(s)" if r.get("threads") else "") + f", opset {r.get('opset')}",
+        _runtime_line(r),
         f"settings       batch {s['batch_size']}, {s['dtype']}, warm-up {s['warmup']}, repeats {s['repeats']}, "
         f"measured {s.get('date')}",
         f"energy         {s['energy_method']}{estimate}"

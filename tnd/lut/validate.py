@@ -20,7 +20,7 @@ import numpy as np
 from tnd import atomic
 from tnd.costs.lut_costs import GROUPS, LutCosts
 from tnd.errors import TndError
-from tnd.lut.parts_onnx import module_onnx
+from tnd.lut.runtime import describe, module_model, runtime_name, settings_for_table
 from tnd.lut.table import LookupTable
 from tnd.space.genotype import Architecture, random_genotype
 from tnd.space.network import build_network
@@ -41,6 +41,7 @@ class ValidateRequest:
     warmup: int = 20
     save_calibration: bool = True
     progress: bool = True
+    runtime: str | None = None      # onnxruntime | torch; None: the table's own (another one is refused)
 
 
 def agreement(predicted: np.ndarray, measured: np.ndarray) -> dict[str, float]:
@@ -92,7 +93,7 @@ def validate_lut(req: ValidateRequest, echo: Callable[[str], None] = print) -> d
     from tqdm import tqdm
 
     from profilers.devices import check_device, detect, load_preset
-    from profilers.latency import OrtModel, RuntimeSettings, time_calls
+    from profilers.latency import time_calls
 
     if req.samples < 5:
         raise TndError(f"--samples {req.samples} is too few to judge a table; use 30 or more (at least 5)")
@@ -100,12 +101,10 @@ def validate_lut(req: ValidateRequest, echo: Callable[[str], None] = print) -> d
     preset = load_preset(table.device["preset"])
     device = detect(preset)
     check_device(preset, device)
-    runtime = RuntimeSettings(provider=table.runtime["provider"], threads=table.runtime.get("threads"),
-                              device_id=int(table.runtime.get("provider_options", {}).get("device_id", 0)))
+    runtime = settings_for_table(table, req.runtime)
     batch = int(table.settings["batch_size"])
     nets = sample_networks(table, req.samples, req.seed)
-    echo(f"validating {table.name()} on {device.name} ({runtime.provider}"
-         + (f", {runtime.threads} thread(s)" if runtime.threads else "") + f"): {len(nets)} random networks, "
+    echo(f"validating {table.name()} on {device.name} ({describe(runtime)}): {len(nets)} random networks, "
          "each measured twice in shuffled order")
 
     predicted, predicted_energy, group_sums, models = [], [], [], []
@@ -119,7 +118,7 @@ def validate_lut(req: ValidateRequest, echo: Callable[[str], None] = print) -> d
         net = build_network(g, shape.channels, shape.layers, shape.num_classes, in_channels=shape.in_channels,
                             input_size=shape.input_size)
         x = torch.randn(batch, shape.in_channels, shape.input_size, shape.input_size)
-        models.append(OrtModel(module_onnx(net, (x,)), runtime, seed=req.seed))
+        models.append(module_model(net, (x,), runtime, seed=req.seed))
 
     rng = random.Random(req.seed + 1)
     passes = []
@@ -134,7 +133,8 @@ def validate_lut(req: ValidateRequest, echo: Callable[[str], None] = print) -> d
     predicted, X = np.array(predicted), np.array(group_sums)
     coef, intercept = fit_groups(X, measured)
     report = {
-        "lut": str(table.path), "device": device.to_dict(), "provider": runtime.provider, "threads": runtime.threads,
+        "lut": str(table.path), "device": device.to_dict(), "runtime": runtime_name(runtime),
+        "provider": runtime.provider, "threads": runtime.threads,
         "samples": len(nets), "seed": req.seed, "repeats": req.repeats,
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "raw": agreement(predicted, measured),
