@@ -313,3 +313,137 @@ def test_download_fetches_only_what_is_missing(tmp_path, monkeypatch):
     assert len(load_dataset("cifar10", tmp_path, val_fraction=0.5).test) == 4
     ensure_downloaded("digits", tmp_path)  # embedded: nothing to fetch
     assert len(calls) == 1
+
+
+# ------------------------------------------------------------------ batched augmentation, devices
+
+
+def _per_image_batches(split, batch_size, generator, cutout_length=0):
+    """The per-image reference: what Split.batches did before crops were gathered for the whole batch."""
+    order = torch.randperm(len(split), generator=generator)
+    for i in range(0, len(split), batch_size):
+        idx = order[i: i + batch_size]
+        x = split.normalise(split.x[idx])
+        b, _, h, w = x.shape
+        p = split.crop_padding
+        if p:
+            padded = torch.nn.functional.pad(x, (p, p, p, p))
+            dy = torch.randint(0, 2 * p + 1, (b,), generator=generator)
+            dx = torch.randint(0, 2 * p + 1, (b,), generator=generator)
+            x = torch.stack([padded[j, :, int(dy[j]): int(dy[j]) + h, int(dx[j]): int(dx[j]) + w] for j in range(b)])
+        if split.flip:
+            flip = torch.rand(b, generator=generator) < 0.5
+            x = torch.where(flip[:, None, None, None], x.flip(-1), x)
+        if cutout_length:
+            x = cutout(x, cutout_length, generator)
+        yield x, split.y[idx]
+
+
+def _cifar_like(n, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, 256, (n, 3, 32, 32), generator=g, dtype=torch.uint8)
+    return Split(x, torch.arange(n) % 10, (0.49, 0.48, 0.45), (0.25, 0.24, 0.26))
+
+
+@pytest.mark.parametrize("cutout_length", [0, 16])
+def test_cpu_batches_are_bit_identical_to_the_per_image_reference(cutout_length, digits):
+    for split in (_cifar_like(200), digits.train):
+        got = list(split.batches(64, shuffle=True, generator=torch.Generator().manual_seed(5), augment=True,
+                                 cutout_length=cutout_length))
+        ref = list(_per_image_batches(split, 64, torch.Generator().manual_seed(5), cutout_length))
+        assert len(got) == len(ref)
+        for (xa, ya), (xb, yb) in zip(got, ref):
+            assert torch.equal(xa, xb) and torch.equal(ya, yb)
+
+
+def _position_split(n, padding=4, flip=True):
+    """Images whose every pixel holds its own (row, column) code, so a crop's offset and flip can be read back."""
+    r, c = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    x = (r * 32 + c + 1).expand(n, 1, 32, 32).clone()
+    return Split(x, torch.zeros(n, dtype=torch.int64), (0.0,), (1.0,), scale=1.0, crop_padding=padding, flip=flip)
+
+
+def test_batched_crop_and_flip_statistics():
+    split = _position_split(4000)
+    (x, _), = split.batches(4000, shuffle=True, generator=torch.Generator().manual_seed(0), augment=True)
+    assert x.shape == (4000, 1, 32, 32) and x.dtype == torch.float32
+    # read each image's offset and flip back from its centre pixels, then check the whole image is that window
+    flipped = x[:, 0, 16, 15] > x[:, 0, 16, 16]
+    code = x[:, 0, 16, 16].long() - 1
+    dy = code // 32 - 12
+    dx = code % 32 - 12 + flipped.long()
+    padded = torch.nn.functional.pad(split.x[0], (4, 4, 4, 4))
+    expected = torch.stack([padded[:, a: a + 32, b: b + 32] for a, b in zip(dy.tolist(), dx.tolist())])
+    assert torch.equal(x, torch.where(flipped[:, None, None, None], expected.flip(-1), expected))
+    assert abs(float(flipped.float().mean()) - 0.5) < 0.03      # 0.5 +- 3.9 standard deviations
+    counts = np.bincount((dy * 9 + dx).numpy(), minlength=81)
+    assert counts.min() > 0                                     # all 81 offsets occur (expected ~49 each)
+    for offset in (dy, dx):                                     # each axis offset ~uniform on 0..8
+        per = np.bincount(offset.numpy(), minlength=9) / 4000
+        assert np.all(np.abs(per - 1 / 9) < 0.025), per
+
+
+def test_batched_cutout_statistics():
+    split = _position_split(3000, padding=0, flip=False)       # only cutout can zero a pixel
+    (x, _), = split.batches(3000, generator=torch.Generator().manual_seed(1), augment=True, cutout_length=8)
+    zero = x[:, 0] == 0
+    areas = zero.sum(dim=(1, 2)).float()
+    for img in zero[:200]:                                      # one filled, axis-aligned rectangle of <= 8x8
+        ys, xs = torch.nonzero(img, as_tuple=True)
+        h, w = int(ys.max() - ys.min() + 1), int(xs.max() - xs.min() + 1)
+        assert h <= 8 and w <= 8 and len(ys) == h * w
+    # centre uniform over the image, square clipped at the border: E[area] = E[clipped side]^2
+    side = np.array([min(32, c + 4) - max(0, c - 4) for c in range(32)], dtype=float)
+    assert abs(float(areas.mean()) - side.mean() ** 2) < 0.03 * side.mean() ** 2
+    assert float((areas == 64).float().mean()) == pytest.approx(((side == 8).mean()) ** 2, abs=0.04)
+
+
+def test_batched_augmentation_is_deterministic_for_a_seeded_generator():
+    split = _cifar_like(300)
+
+    def run(seed):
+        g = torch.Generator().manual_seed(seed)
+        return [x for x, _ in split.batches(100, shuffle=True, generator=g, augment=True, cutout_length=16)]
+
+    a, b, c = run(7), run(7), run(8)
+    assert all(torch.equal(p, q) for p, q in zip(a, b))
+    assert any(not torch.equal(p, q) for p, q in zip(a, c))
+
+
+def test_split_to_a_device_moves_data_and_statistics(digits):
+    from tnd.data.datasets import device_generator
+
+    moved = digits.to("cpu")
+    assert moved.train.device == torch.device("cpu") and moved.train.x is digits.train.x  # nothing copied
+    assert moved.train._norm[0].device == moved.train.device
+    assert (moved.num_classes, moved.input_size) == (digits.num_classes, digits.input_size)
+    g = torch.Generator()
+    assert device_generator(g, torch.device("cpu")) is g and device_generator(None, torch.device("cpu")) is None
+
+
+@pytest.mark.gpu
+def test_gpu_split_batches_stay_on_the_gpu_and_repeat_for_a_seeded_cpu_generator():
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU here")
+    split = _position_split(2000).to("cuda")
+    assert split.device.type == "cuda" and split._norm[0].device.type == "cuda"
+
+    def run(seed):
+        g = torch.Generator().manual_seed(seed)  # the loop's CPU generator drives the GPU draws
+        return list(split.batches(500, shuffle=True, generator=g, augment=True, cutout_length=8))
+
+    a, b = run(3), run(3)
+    assert all(x.device.type == "cuda" and y.device.type == "cuda" for x, y in a)
+    assert all(torch.equal(xa, xb) and torch.equal(ya, yb) for (xa, ya), (xb, yb) in zip(a, b))
+    assert any(not torch.equal(xa, xc) for (xa, _), (xc, _) in zip(a, run(4)))
+    x = torch.cat([x for x, _ in a])
+    assert x.shape == (2000, 1, 32, 32)
+    # flipped windows read right to left: the column code falls along a row where no pixel is zeroed
+    row = x[:, 0, 16, 14:18]
+    flipped = ((row[:, 1:] - row[:, :-1]) < 0).all(dim=1) & (row != 0).all(dim=1)
+    unflipped = ((row[:, 1:] - row[:, :-1]) > 0).all(dim=1) & (row != 0).all(dim=1)
+    share = float(flipped.sum()) / float((flipped | unflipped).sum())
+    assert abs(share - 0.5) < 0.06
+    g = torch.Generator(device="cuda").manual_seed(0)  # a generator on the data's device is used as it is
+    (xg, _), = split.batches(2000, shuffle=True, generator=g, augment=True)
+    assert xg.device.type == "cuda"
