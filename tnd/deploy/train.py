@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from tnd import atomic
+from tnd.compute import COMPUTE_CHOICES, check_compute_spec, configure_backends, describe_compute, resolve_compute
 from tnd.deploy.checkpoint import load_checkpoint, save_checkpoint
 from tnd.errors import TndError
 from tnd.space.genotype import Genotype
@@ -80,8 +81,10 @@ class TrainConfig:
         for name in ("cutout", "auxiliary"):
             if not isinstance(getattr(self, name), bool):
                 fail(name, "true or false")
-        if self.device != "auto" and not (self.device == "cpu" or self.device.startswith("cuda")):
-            fail("device", "auto, cpu or cuda[:N]")
+        try:
+            check_compute_spec(self.device)
+        except TndError:
+            fail("device", COMPUTE_CHOICES)
         from tnd.data.datasets import DATASETS
 
         if self.dataset not in DATASETS:
@@ -111,14 +114,6 @@ def load_train_config(path: str | Path | None = None, overrides: dict[str, Any] 
 
 def _epochs(n: int) -> str:
     return f"{n} epoch{'' if n == 1 else 's'}"
-
-
-def _device(cfg: TrainConfig) -> torch.device:
-    if cfg.device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if cfg.device.startswith("cuda") and not torch.cuda.is_available():
-        raise TndError(f"device {cfg.device} requested but no CUDA GPU is available; use --device cpu")
-    return torch.device(cfg.device)
 
 
 def _shape(cfg: TrainConfig, data) -> dict[str, Any]:
@@ -163,11 +158,11 @@ def evaluate(model: nn.Module, split, device: torch.device, batch_size: int = 25
         return float("nan")
     was_training = model.training
     model.eval()
-    correct = 0
+    correct = torch.zeros((), dtype=torch.int64, device=device)
     for x, y in split.batches(batch_size):
-        correct += int((model(x.to(device)).argmax(1).cpu() == y).sum())
+        correct += (model(x.to(device)).argmax(1) == y.to(device)).sum()  # summed on the device: one sync
     model.train(was_training)
-    return correct / len(split)
+    return int(correct) / len(split)
 
 
 def train_step(model: Network, x: torch.Tensor, y: torch.Tensor, optimizer: torch.optim.Optimizer,
@@ -226,7 +221,9 @@ def train(genotype: Genotype, cfg: TrainConfig, out_dir: str | Path, resume: boo
         data = load_dataset(cfg.dataset, cfg.data_dir, seed=cfg.seed, val_fraction=0.0)
     elif data.name != cfg.dataset:
         raise ValueError(f"data is {data.name!r} but the config says {cfg.dataset!r}")
-    device = _device(cfg)
+    device = resolve_compute(cfg.device)
+    configure_backends(device)
+    data = data.to(device)  # the whole dataset on the GPU: batches and augmentation are drawn there
     shape = _shape(cfg, data)
 
     torch.manual_seed(cfg.seed)
@@ -247,7 +244,7 @@ def train(genotype: Genotype, cfg: TrainConfig, out_dir: str | Path, resume: boo
     params = count_parameters(model)
     source = source or "genotype"
     echo(f"tnd train: {source} on {cfg.dataset}, {cfg.layers} cells, {cfg.channels} channels, "
-         f"{params / 1e6:.3f}M params (without auxiliary head), {_epochs(cfg.epochs)} on {device}"
+         f"{params / 1e6:.3f}M params (without auxiliary head), {_epochs(cfg.epochs)} on {describe_compute(device)}"
          + (f", resuming after epoch {start}" if start else ""))
 
     steps = steps_per_epoch(len(data.train), cfg)
