@@ -1,0 +1,68 @@
+"""Preemption: SIGTERM asks a long run to stop at its next step boundary, checkpoint, and exit for a requeue.
+
+Batch systems (SLURM, Kubernetes, spot instances) announce the end of a job with SIGTERM and kill
+it a grace period later. ``install()`` turns the first SIGTERM into a flag the step loop polls
+(``stop_requested()``); the loop then writes its checkpoint and exits with ``EXIT_PREEMPTED``, and the
+requeued job resumes with ``--resume``. A second SIGTERM ends the process at once, as without us.
+
+Exit code 75 is EX_TEMPFAIL from sysexits.h ("temporary failure, the user is invited to retry"):
+a job script can requeue on it alone. 143 (128 + SIGTERM) would be ambiguous: a shell reports 143
+for a process killed by SIGTERM before it could checkpoint, and for one that exited cleanly.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+EXIT_PREEMPTED = 75
+
+_stop = threading.Event()
+_previous: dict[int, Any] = {}
+
+
+def _handler(signum: int, _frame: Any) -> None:
+    if _stop.is_set():  # asked twice: stop now, the way the signal would have without us
+        signal.signal(signum, _previous.get(signum, signal.SIG_DFL))
+        os.kill(os.getpid(), signum)
+        return
+    _stop.set()
+
+
+def install(signals: tuple[int, ...] = (signal.SIGTERM,)) -> None:
+    """Turn ``signals`` into a stop request (idempotent; must run in the main thread, as Python requires)."""
+    for sig in signals:
+        if sig not in _previous:
+            _previous[sig] = signal.signal(sig, _handler)
+
+
+def uninstall() -> None:
+    """Restore the handlers ``install`` replaced and forget any stop request."""
+    for sig, old in list(_previous.items()):
+        signal.signal(sig, old if old is not None else signal.SIG_DFL)
+        del _previous[sig]
+    _stop.clear()
+
+
+def stop_requested() -> bool:
+    """Whether a stop was asked for (poll at step boundaries; under torchrun combine ranks with
+    ``tnd.distributed.any_rank`` so that every rank stops at the same step)."""
+    return _stop.is_set()
+
+
+def request_stop() -> None:
+    """Ask for a stop without a signal (a wall-time budget, tests)."""
+    _stop.set()
+
+
+@contextmanager
+def handle_preemption(signals: tuple[int, ...] = (signal.SIGTERM,)) -> Iterator[None]:
+    """``install`` for the block, ``uninstall`` after it."""
+    install(signals)
+    try:
+        yield
+    finally:
+        uninstall()
