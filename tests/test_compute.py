@@ -98,3 +98,16 @@ def test_cuda_resolves_and_amp_runs_in_the_chosen_precision():
     scaler.update()
     assert not torch.equal(before, lin.weight.detach())
     assert not amp_policy(d, enabled=False).enabled
+
+
+@no_cuda
+def test_gpu_benchmark_says_it_needs_a_gpu_and_exits_0(capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_search_gpu.py"
+    spec = importlib.util.spec_from_file_location("bench_search_gpu", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert bench.main([]) == 0
+    assert "needs a CUDA GPU" in capsys.readouterr().out
