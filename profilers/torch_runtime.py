@@ -70,7 +70,7 @@ def check_torch_stack(preset: Any, device_id: int = 0) -> None:
     if device_id >= torch.cuda.device_count():
         raise ProfilerError(f"GPU index {device_id} asked, but torch sees {torch.cuda.device_count()} GPU(s); "
                             "pass a smaller --gpu-index")
-    major = int(str(torch.version.cuda).split(".")[0])
+    major = int(str(torch.version.cuda).split(".")[0]) if torch.version.cuda else None  # None: a ROCm build
     need = MIN_CC_FOR_CUDA.get(major)
     if need and preset.cc and preset.cc < need:
         raise ProfilerError(f"{preset.name} is compute capability {preset.compute_capability} but "
