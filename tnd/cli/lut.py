@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import argparse
 
+from profilers.energy.base import CHOICES as ENERGY_CHOICES
+
+DEFAULT_CONFIG = "configs/search/demo.yaml"
+
 
 def add_build_arguments(p: argparse.ArgumentParser) -> None:
-    from tnd.lut.pipeline import DEFAULT_CONFIG
-
     p.add_argument("--device", required=True, help="device preset (configs/devices/NAME.yaml), e.g. 1080ti, h100, cpu")
     p.add_argument("--config", action="append", help="search config whose networks the table must cover; repeat "
                    f"for several (default {DEFAULT_CONFIG})")
     p.add_argument("--out", help="table path (default lut/<device>.json)")
     p.add_argument("--resume", action="store_true", help="complete an interrupted build without re-measuring")
     p.add_argument("--quick", action="store_true", help="fewer repeats and short energy windows (rougher)")
-    p.add_argument("--energy", default="auto",
-                   choices=["auto", "none", "nvml", "nvml-energy-counter", "nvml-power-sampling", "rapl",
-                            "tdp-estimate"], help="energy method (auto: NVML on GPUs, RAPL or TDP estimate on CPU)")
+    p.add_argument("--energy", default="auto", choices=["auto", *ENERGY_CHOICES], help="energy method (auto: NVML on GPUs, RAPL or TDP estimate on CPU)")
     p.add_argument("--allow-mismatch", action="store_true", help="measure even if the device does not match")
     p.add_argument("--threads", type=int, help="CPU threads for ONNX Runtime (default: the preset's)")
     p.add_argument("--gpu-index", type=int, default=0)
@@ -28,13 +28,14 @@ def add_build_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from tnd.lut.pipeline import DEFAULT_CONFIG, BuildRequest, build_lut
+    from tnd.lut.pipeline import BuildRequest, build_lut
     from tnd.lut.show import summarise
+    from tnd.search.lut_source import table_coverage
 
-    fields = ("device", "config", "out", "resume", "quick", "energy", "allow_mismatch", "threads", "gpu_index",
+    fields = ("device", "out", "resume", "quick", "energy", "allow_mismatch", "threads", "gpu_index",
               "tdp_w", "tdp_cores", "fit_predictor", "batch_size")
-    req = BuildRequest(**{f: getattr(args, f) for f in fields}, progress=not args.no_progress)
-    req.config = args.config or DEFAULT_CONFIG
+    coverage = table_coverage(args.config or [DEFAULT_CONFIG])
+    req = BuildRequest(**{f: getattr(args, f) for f in fields}, coverage=coverage, progress=not args.no_progress)
     table = build_lut(req)
     print(summarise(table))
     return 0

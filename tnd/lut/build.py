@@ -16,10 +16,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from profilers.energy import energy_per_call
+from profilers.latency import OrtModel, sample_calls
+from profilers.stats import LatencyStats
 from tnd.errors import TndError
 from tnd.lut.parts_onnx import OPSET, part_onnx
 from tnd.lut.table import FORMAT, LookupTable
-from tnd.space.parts import PartKey, part_flops, part_params, space_parts
+from tnd.space.parts import PartKey, part_flops, part_params
+from tnd.space.plan import NetworkShape
 
 
 @dataclass(frozen=True)
@@ -41,9 +45,15 @@ class MeasureOptions:
                       **kw})
 
 
-def keys_for_config(cfg: Any) -> list[PartKey]:
-    """Every part any network of a search config can use at its cost shapes (stem to classifier)."""
-    return space_parts(cfg.cost_shapes(), cfg.ops.normal, cfg.ops.reduce)
+@dataclass(frozen=True)
+class Coverage:
+    """What a table must cover: every part its networks use, the whole-network shapes (which `tnd lut
+    validate` samples), the batch sizes asked for, and the names of the configs that asked."""
+
+    keys: tuple[PartKey, ...]
+    shapes: tuple[NetworkShape, ...]
+    batch_sizes: tuple[int, ...]
+    sources: tuple[str, ...]
 
 
 def runtime_info(provider: str, provider_options: dict, threads: int | None) -> dict[str, Any]:
@@ -71,8 +81,6 @@ class LutBuilder:
 
     def measure_chunk(self, keys: list[PartKey], rng: random.Random) -> list[tuple[PartKey, Any, Any]]:
         """(part, its session, its latency) for each part, timed over interleaved rounds."""
-        from profilers.latency import OrtModel, sample_calls
-        from profilers.stats import LatencyStats
 
         o = self.options
         models = [OrtModel(part_onnx(k, o.batch_size), self.runtime, seed=o.seed) for k in keys]
@@ -93,8 +101,6 @@ class LutBuilder:
         entry: dict[str, Any] = {"latency_ms": latency.to_dict(), "energy_mj": None,
                                  "flops": part_flops(key) * o.batch_size, "params": part_params(key)}
         if self.meter is not None:
-            from profilers.energy import energy_per_call
-
             entry["energy_mj"] = energy_per_call(self.meter, model, latency.median, o.energy_window_s,
                                                  self.table.settings.get("idle_power_w"))
             if self.meter.is_estimate:
@@ -151,4 +157,4 @@ def check_resumable(old: LookupTable, new: LookupTable) -> None:
                            "resume with the same settings or write a new table (--out)")
 
 
-__all__ = ["FORMAT", "LutBuilder", "MeasureOptions", "keys_for_config", "new_table", "check_resumable"]
+__all__ = ["FORMAT", "Coverage", "LutBuilder", "MeasureOptions", "new_table", "check_resumable"]
