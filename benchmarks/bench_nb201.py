@@ -64,12 +64,11 @@ STRATEGIES: dict[str, StrategyMaker] = {"random": random_search}
 
 
 def load_tasks(path: Path, datasets: Sequence[str], columns: Sequence[str] | None) -> list[Task]:
-    from tnd.data.tabular import TabularBenchmark
+    from tnd.data.tabular import TabularBenchmark, table_columns
     from tnd.search.normalised_hv import ObjectiveRange, normalised_hypervolume, pareto_front
     from tnd.space.nb201 import NB201Arch
 
-    header = _header(path)
-    latency_columns = [c for c in header if c.startswith("latency_ms_")]
+    latency_columns = [c for c in table_columns(path) if c.startswith("latency_ms_")]
     if columns:
         latency_columns = [c for c in latency_columns if c in columns]
     tasks = []
@@ -82,13 +81,6 @@ def load_tasks(path: Path, datasets: Sequence[str], columns: Sequence[str] | Non
             tasks.append(Task(path, dataset, column, bench.archs, points, rng,
                               normalised_hypervolume(points[front], rng), front))
     return tasks
-
-
-def _header(path: Path) -> list[str]:
-    import gzip
-
-    with gzip.open(path, "rt") as f:
-        return f.readline().strip().split(",")
 
 
 def hv_fraction(task: Task, rows: np.ndarray) -> float:

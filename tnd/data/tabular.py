@@ -51,6 +51,17 @@ def _read_text(path: Path) -> str:
         raise TndError(f"tabular benchmark {path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
 
 
+def table_columns(path: str | Path) -> list[str]:
+    """The header of a table (e.g. to list the columns a user may name)."""
+    p = Path(path)
+    if not p.is_file():
+        raise TndError(f"tabular benchmark {p} not found")
+    header = next(csv.reader(io.StringIO(_read_text(p))), None)
+    if not header:
+        raise TndError(f"tabular benchmark {p} is empty; it needs a header row with an '{ARCH_COLUMN}' column")
+    return [h.strip() for h in header]
+
+
 @dataclass
 class TabularBenchmark(Generic[A]):
     """All rows of a table, in file order, and the distinct architectures queried so far."""
