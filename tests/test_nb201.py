@@ -28,6 +28,8 @@ NB201_EXAMPLE = "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~
 ALL_CONV3 = NB201Arch(("nor_conv_3x3",) * 6)
 NO_CONV = NB201Arch(("skip_connect", "none", "skip_connect", "avg_pool_3x3", "none", "skip_connect"))
 TWO_CONV3 = NB201Arch.parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|none~0|skip_connect~1|avg_pool_3x3~2|")
+# Node 1 only reads 'none': always zero, yet the convs reading it are built (as NB201 does).
+DEAD_NODE = NB201Arch.parse("|none~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|avg_pool_3x3~1|nor_conv_3x3~2|")
 TINY = NB201Shape(channels=4, cells_per_stage=1, num_classes=10, in_channels=3, input_size=8)
 
 
@@ -122,7 +124,7 @@ def test_network_matches_nas_bench_201_published_costs(dataset, arch, params_mb,
 def test_parts_sum_to_the_network_and_lie_in_the_space(shape, single_thread):
     rng = random.Random(0)
     covered = set(space_parts([shape]))
-    for arch in [random_arch(rng) for _ in range(6)] + [NB201Arch(("none",) * 6), ALL_CONV3]:
+    for arch in [random_arch(rng) for _ in range(6)] + [NB201Arch(("none",) * 6), ALL_CONV3, DEAD_NODE]:
         net = NB201Network(arch, shape)
         parts = network_parts(arch, shape)
         assert sum(part_params(p) for p in parts) == count_parameters(net)
@@ -150,12 +152,12 @@ def test_shape_is_validated_and_round_trips():
 def test_network_exports_to_onnx(tmp_path, single_thread):
     from tnd.deploy.export import export_onnx, read_metadata
 
-    net = NB201Network(TWO_CONV3, TINY)
+    net = NB201Network(DEAD_NODE, TINY)
     report = export_onnx(net, tmp_path / "nb201.onnx", input_shape=(3, 8, 8),
-                         metadata={"nb201_arch": str(TWO_CONV3), "nb201_shape": TINY.to_dict()})
+                         metadata={"nb201_arch": str(DEAD_NODE), "nb201_shape": TINY.to_dict()})
     assert max(report.max_abs_diff.values()) <= 1e-4
     meta = read_metadata(tmp_path / "nb201.onnx")
-    assert NB201Arch.parse(meta["nb201_arch"]) == TWO_CONV3 and NB201Shape.from_dict(meta["nb201_shape"]) == TINY
+    assert NB201Arch.parse(meta["nb201_arch"]) == DEAD_NODE and NB201Shape.from_dict(meta["nb201_shape"]) == TINY
 
 
 def test_structural_parts_export_for_the_lut_builder(single_thread):
@@ -193,9 +195,7 @@ def test_supernet_sampled_path_is_the_standalone_network(single_thread):
     alive = [list(NB201_OPS)] * 6
     sup = NB201Supernet({"cell": list(NB201_OPS)}, {"cell": alive}, shape)
     x = torch.randn(6, 3, 8, 8)
-    # A cell with a dead node (node 1 has only 'none' in), convs reading it, and both kinds of pooling edge.
-    arch = NB201Arch.parse("|none~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|avg_pool_3x3~1|nor_conv_3x3~2|")
-    for a in (arch, ALL_CONV3, random_arch(random.Random(5))):
+    for a in (DEAD_NODE, ALL_CONV3, random_arch(random.Random(5))):
         with torch.no_grad():
             sup.train()
             for _ in range(2):  # running statistics away from their initial values

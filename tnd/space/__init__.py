@@ -5,7 +5,7 @@ from tnd.space.network import Network, build_network, count_parameters
 from tnd.space.ops import OPS, PRIMITIVES, build_op, register_op
 from tnd.space.plan import NetworkShape, plan_cells
 from tnd.space.published import PUBLISHED, published_genotype
-from tnd.space import nb201  # noqa: E402  (registers NB201 parts with part_module)
+from tnd.space import nb201  # the NB201 space; importing it registers its parts with part_module
 
 __all__ = [
     "CANDIDATE_EDGES", "N_EDGES", "N_NODES", "Architecture", "CellArch", "Edge", "Genotype", "Network",

@@ -8,7 +8,8 @@ same weights. NB201 has one cell type, named ``"cell"``: ``op_sets``, ``alive_op
 ``weights`` are dicts keyed by it, as the DARTS supernet's are keyed by ``normal`` / ``reduce``.
 
 Cell ops are built without BN affine parameters, as NB201's and DARTS's search cells are; stem,
-residual blocks and head are the evaluation network's.
+residual blocks and head are the evaluation network's. ``mode`` is recorded for the loop, as the DARTS
+supernet's is; NB201 adds no BN after pooling in the mixture, so both forwards work in either mode.
 """
 
 from __future__ import annotations
