@@ -14,10 +14,11 @@ from pathlib import Path
 
 def build(config: str, quick: bool) -> tuple[object, float]:
     from tnd.lut.pipeline import BuildRequest, build_lut
+    from tnd.search.lut_source import table_coverage
 
     out = Path(tempfile.mkdtemp()) / "cpu.json"
     t0 = time.perf_counter()
-    table = build_lut(BuildRequest(device="cpu", config=config, out=str(out), quick=quick, fit_predictor=True,
+    table = build_lut(BuildRequest(device="cpu", coverage=table_coverage([config]), out=str(out), quick=quick, fit_predictor=True,
                                    progress=False), echo=lambda s: None)
     return table, time.perf_counter() - t0
 

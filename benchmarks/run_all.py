@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ("bench_supernet", "bench_lut", "bench_fidelity", "bench_search", "bench_export")
+BENCHES = ("bench_supernet", "bench_lut", "bench_fidelity", "bench_search", "bench_export", "bench_nb201")
 
 
 def machine() -> str:

@@ -16,11 +16,11 @@ from typing import Any
 
 import yaml
 
+from profilers.energy.base import CHOICES as ENERGY_CHOICES
 from profilers.errors import ProfilerError
 
 PRESETS_DIR = Path(__file__).resolve().parents[1] / "configs" / "devices"
 KINDS = ("gpu", "cpu")
-ENERGY_METHODS = ("nvml-energy-counter", "nvml-power-sampling", "auto-cpu", "rapl", "tdp-estimate", "none")
 PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider", "TensorrtExecutionProvider")
 # CUDA 13 builds (PyPI's torch 2.14 and onnxruntime-gpu 1.31) run only on Turing (sm_75) and newer.
 MIN_CC_FOR_CUDA = {13: (7, 5), 12: (5, 0)}
@@ -43,8 +43,8 @@ class DevicePreset:
         where = f"device preset {self.name!r}"
         if self.kind not in KINDS:
             raise ProfilerError(f"{where}: kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
-        if self.energy not in ENERGY_METHODS:
-            raise ProfilerError(f"{where}: energy must be one of {', '.join(ENERGY_METHODS)}, got {self.energy!r}")
+        if self.energy not in ENERGY_CHOICES:
+            raise ProfilerError(f"{where}: energy must be one of {', '.join(ENERGY_CHOICES)}, got {self.energy!r}")
         if self.provider not in PROVIDERS:
             raise ProfilerError(f"{where}: provider must be one of {', '.join(PROVIDERS)}, got {self.provider!r}")
         if self.kind == "gpu" and not re.fullmatch(r"\d+\.\d+", self.compute_capability or ""):

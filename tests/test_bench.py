@@ -7,7 +7,7 @@ import torch
 
 from tnd import build_network, export_onnx
 from tnd.cli.main import main
-from tnd.costs.lut_costs import LutCosts
+from tnd.lut.estimate import NetworkEstimate
 from tnd.lut.table import LookupTable
 from tnd.space import Architecture
 from tnd.space.parts import network_parts
@@ -49,7 +49,7 @@ def test_bench_prints_measurement_beside_prediction(model, tmp_path, capsys):
     assert "measured latency" in text and "LUT prediction" in text and "x measured" in text
     r = json.loads(out.read_text())
     assert r["provider"] == "CPUExecutionProvider" and r["latency_ms"]["median"] > 0
-    expected = LutCosts(table, SHAPE).totals(network_parts(Architecture.from_genotype(g), SHAPE))["latency"]
+    expected = NetworkEstimate(table).totals(network_parts(Architecture.from_genotype(g), SHAPE))["latency"]
     assert r["prediction"]["latency_ms_raw"] == pytest.approx(expected)
     assert r["prediction"]["latency_ms_calibrated"] is None
 

@@ -15,7 +15,7 @@ from tnd.deploy import (ExportReport, TrainConfig, export_onnx, load_checkpoint,
                         read_metadata, resolve_genotype, save_checkpoint, train)
 from tnd.deploy.train import load_train_config, train_step
 from tnd.errors import TndError
-from tnd.search.run import RESULT_FORMAT
+from tnd.result_file import RESULT_FORMAT
 from tnd.space import Genotype, build_network, count_parameters, published_genotype
 from tnd.space.genotype import random_genotype
 

@@ -35,10 +35,11 @@ def gpu_device():
 @pytest.fixture(scope="module")
 def gpu_table(gpu_device, tmp_path_factory):
     from tnd.lut.pipeline import BuildRequest, build_lut
+    from tnd.search.lut_source import table_coverage
 
     d = tmp_path_factory.mktemp("gpu")
     (d / "tiny.yaml").write_text(yaml.safe_dump(TINY))
-    table = build_lut(BuildRequest(device=gpu_device, config=str(d / "tiny.yaml"), out=str(d / "gpu.json"),
+    table = build_lut(BuildRequest(device=gpu_device, coverage=table_coverage([str(d / "tiny.yaml")]), out=str(d / "gpu.json"),
                                    quick=True, progress=False), echo=print)
     return table
 
@@ -65,12 +66,12 @@ def test_gpu_table_validates_on_whole_networks(gpu_table, tmp_path):
 
 
 def test_exported_model_benchmarks_on_the_gpu(gpu_device, gpu_table, tmp_path):
+    import random
+
     import torch
 
     from tnd import build_network, export_onnx
     from tnd.deploy.bench import BenchRequest, bench_model
-    import random
-
     from tnd.space.genotype import random_genotype
 
     g = random_genotype(random.Random(0), TINY["ops"]["normal"], TINY["ops"]["reduce"])

@@ -95,9 +95,9 @@ def test_search_refuses_tables_that_do_not_fit(tmp_path):
     missing = load_search_config(None, {**BASE, "reward": {"objectives": ["acc", "latency"], "targets": {"latency": "1ms"}},
                                         "cost": {"lut": str(tmp_path / "nope.json")}})
     with pytest.raises(TndError, match="build it with tools/build_lut.py"):
-        load_search_lut(missing)
+        load_search_lut(missing, needs_energy=False)
     (tmp_path / "bad.json").write_text('{"format": "tnd-lut/1", "device": {}')
     broken = load_search_config(None, {**BASE, "reward": {"objectives": ["acc", "latency"], "targets": {"latency": "1ms"}},
                                        "cost": {"lut": str(tmp_path / "bad.json")}})
     with pytest.raises(TndError, match="bad.json"):
-        load_search_lut(broken)
+        load_search_lut(broken, needs_energy=False)

@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from tnd.errors import TndError
-from tnd.lut.build import MeasureOptions, check_resumable, keys_for_config
+from tnd.lut.build import MeasureOptions, check_resumable
 from tnd.lut.table import FORMAT, LookupTable
+from tnd.search.lut_source import table_coverage
 from tnd.space.parts import PartKey, lut_key, network_parts, parse_key, part_flops, space_parts
 from tnd.space.plan import NetworkShape
 
@@ -107,7 +108,7 @@ def built(tmp_path_factory):
         config = d / "tiny.yaml"
         config.write_text(CONFIG)
         out = d / "cpu.json"
-        table = build_lut(BuildRequest(device="cpu", config=str(config), out=str(out), quick=True, progress=False,
+        table = build_lut(BuildRequest(device="cpu", coverage=table_coverage([str(config)]), out=str(out), quick=True, progress=False,
                                        energy="tdp-estimate"), echo=_quiet)
         return SimpleNamespace(dir=d, config=config, out=out, table=table, text=out.read_text())
     finally:
@@ -122,7 +123,7 @@ def _cfg(path, **overrides):
 
 def test_build_covers_every_key_with_positive_latency(built):
     table = LookupTable.load(built.out)
-    keys = keys_for_config(_cfg(built.config))
+    keys = _cfg(built.config).part_keys()
     assert keys and len(keys) == len(set(keys))
     assert set(table.entries) == {str(k) for k in keys}
     for k in keys:
@@ -196,7 +197,7 @@ def test_resume_keeps_measured_entries_and_fills_missing(built, tmp_path):
     out.write_text(json.dumps(data))
     kept = {k: json.dumps(v, sort_keys=True) for k, v in data["entries"].items()}
 
-    build_lut(BuildRequest(device="cpu", config=str(built.config), out=str(out), quick=True, progress=False,
+    build_lut(BuildRequest(device="cpu", coverage=table_coverage([str(built.config)]), out=str(out), quick=True, progress=False,
                            energy="tdp-estimate", resume=True), echo=_quiet)
     new = json.loads(out.read_text())
     assert set(new["entries"]) == set(json.loads(built.text)["entries"])
@@ -214,7 +215,7 @@ def test_resume_with_different_settings_errors(built, tmp_path):
     out = tmp_path / "cpu.json"
     out.write_text(built.text)
     with pytest.raises(TndError) as e:
-        build_lut(BuildRequest(device="cpu", config=str(built.config), out=str(out), quick=True, progress=False,
+        build_lut(BuildRequest(device="cpu", coverage=table_coverage([str(built.config)]), out=str(out), quick=True, progress=False,
                                energy="none", resume=True), echo=_quiet)
     assert "energy method" in str(e.value) and str(out) in str(e.value)
     assert out.read_text() == built.text  # untouched
@@ -226,7 +227,7 @@ def test_existing_table_without_resume_errors(built, tmp_path):
     out = tmp_path / "cpu.json"
     out.write_text(built.text)
     with pytest.raises(TndError) as e:
-        build_lut(BuildRequest(device="cpu", config=str(built.config), out=str(out), quick=True, progress=False,
+        build_lut(BuildRequest(device="cpu", coverage=table_coverage([str(built.config)]), out=str(out), quick=True, progress=False,
                                energy="tdp-estimate"), echo=_quiet)
     assert str(out) in str(e.value) and "--resume" in str(e.value)
     assert out.read_text() == built.text
@@ -533,7 +534,7 @@ def test_agreement_perfect():
 
 
 def test_leave_one_out_recovers_exact_linear_data():
-    from tnd.lut.validate import fit_groups, leave_one_out
+    from tnd.lut.estimate import fit_groups, leave_one_out
 
     rng = np.random.default_rng(0)
     X = rng.uniform(0.1, 2.0, size=(20, 3))
@@ -578,9 +579,9 @@ def test_one_table_can_cover_several_search_configs(built, tmp_path):
     assert wide_cfg.network.channels != _cfg(built.config).network.channels
     out = tmp_path / "cpu.json"
     shutil.copy(built.out, out)
-    table = build_lut(BuildRequest(device="cpu", config=[str(built.config), str(wide)], out=str(out), quick=True,
+    table = build_lut(BuildRequest(device="cpu", coverage=table_coverage([str(built.config), str(wide)]), out=str(out), quick=True,
                                    progress=False, energy="tdp-estimate", resume=True), echo=_quiet)
-    keys = set(keys_for_config(_cfg(built.config))) | set(keys_for_config(wide_cfg))
+    keys = set(_cfg(built.config).part_keys()) | set(wide_cfg.part_keys())
     assert {str(k) for k in keys} == set(table.entries)
     for k, e in built.table.entries.items():
         assert table.entries[k] == e  # kept, not re-measured

@@ -5,13 +5,14 @@ import math
 import pytest
 import torch
 
+from tnd.costs.objectives import get_objective
 from tnd.errors import TndError
 from tnd.search.config import RewardConfig
 from tnd.search.derive import derive_genotype
 from tnd.search.pareto import dominates, hypervolume, pareto_front
 from tnd.search.policy import (Policy, entropy, grad_log_prob, log_prob, masked_log_softmax, reinforce_loss,
                                sample_ops, shrink_alive, update_baseline)
-from tnd.search.reward import RewardSpec, hard_reward, parse_quantity, soft_reward, sum_reward
+from tnd.search.reward import RewardSpec, hard_reward, soft_reward, sum_reward
 from tnd.space import PRIMITIVES
 from tnd.space.genotype import CANDIDATE_EDGES, N_EDGES
 
@@ -142,8 +143,8 @@ def test_reward_spec_parses_units_and_per_stage_targets():
     assert spec.targets[0] == (6.4e6, 5.4e6, 4.4e6)
     assert spec.targets[1] == (1.5, 1.5, 1.5)
     assert math.isclose(spec.reward(0.9, {"params": 12.8e6, "latency": 1.5}, 0), 0.9 * 2 ** -0.45)
-    assert parse_quantity("energy", "2J") == 2000.0
-    assert parse_quantity("latency", "300us") == pytest.approx(0.3)
+    assert get_objective("energy").parse("2J") == 2000.0
+    assert get_objective("latency").parse("300us") == pytest.approx(0.3)
 
 
 @pytest.mark.parametrize("cfg, message", [

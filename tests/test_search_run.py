@@ -5,12 +5,11 @@ import subprocess
 import sys
 
 import pytest
-import torch
 
 from tnd.cli.main import main
 from tnd.search.config import load_search_config
 from tnd.search.run import run_search
-from tnd.space import Genotype, build_network
+from tnd.space import Genotype
 
 TINY = {
     "dataset": "digits", "channels": 8, "network": {"channels": 8, "layers": 5},
@@ -112,11 +111,23 @@ def test_new_reward_drops_the_config_files_targets_and_preferences_for_removed_c
     args = build_parser().parse_args(["search", "--config", "configs/search/demo.yaml", "--reward", "acc,params",
                                       "--target", "params=60k", "--energy", "total"])
     o = overrides_from(args)
-    assert o["reward.objectives"] == ["acc", "params"] and o["reward.targets"] == {"params": "60k"}
-    assert o["preferences"] == []           # the demo's series is over latency only
+    assert o["reward.objectives"] == ["acc", "params"] and o["reward.targets.params"] == "60k"
     assert o["reward.energy"] == "total"
     cfg = load_search_config("configs/search/demo.yaml", o)
-    assert [c for c in cfg.reward.objectives] == ["acc", "params"] and not cfg.preferences
+    assert cfg.reward.objectives == ["acc", "params"] and cfg.reward.targets == {"params": "60k"}
+    assert cfg.reward.exponents == {}       # the file's latency exponent went with latency
+    assert not cfg.preferences              # the demo's series is over latency only
+    assert cfg.reward.energy == "total"
+
+
+def test_target_flag_sets_one_cost_and_keeps_the_files_others():
+    cfg = load_search_config("configs/search/demo.yaml", {"reward.objectives": ["acc", "latency", "params"],
+                                                          "reward.targets.params": "60k"})
+    assert cfg.reward.targets == {"latency": "0.12ms", "params": "60k"}
+    assert [p.name for p in cfg.preferences] == ["fast", "balanced", "accurate"]
+    assert [p.spec.targets for p in cfg.resolve_preferences()] == [((0.08,) * 3, (60e3,) * 3),
+                                                                   ((0.12,) * 3, (60e3,) * 3),
+                                                                   ((0.2,) * 3, (60e3,) * 3)]
 
 
 def test_derived_genotypes_can_be_scored_by_a_short_training(tmp_path, digits):

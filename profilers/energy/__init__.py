@@ -10,20 +10,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from profilers.energy.base import METHODS, EnergyMeter, EnergyReading, run_window
+from profilers.energy.base import CHOICES, METHODS, EnergyMeter, EnergyReading, run_window
 from profilers.energy.cpu import DEFAULT_RAPL_ROOT, RaplEnergyMeter, TdpEstimateMeter
 from profilers.energy.nvml import NvmlEnergyMeter, nvml_device_info
 from profilers.errors import ProfilerError
-
-CHOICES: tuple[str, ...] = (
-    "nvml",
-    "nvml-energy-counter",
-    "nvml-power-sampling",
-    "rapl",
-    "tdp-estimate",
-    "auto-cpu",
-    "none",
-)
 
 __all__ = [
     "CHOICES",
@@ -40,10 +30,11 @@ __all__ = [
 ]
 
 
-def _tdp_meter(tdp_w: float | None, cores_used: int | None, why: str = "") -> TdpEstimateMeter:
+def _tdp_meter(tdp_w: float | None, cores_used: int | None, cores_total: int | None,
+               why: str = "") -> TdpEstimateMeter:
     if tdp_w is None:
         raise ProfilerError(f"--energy tdp-estimate needs the CPU's TDP{why}; pass --tdp-w or use --energy none")
-    total = os.cpu_count() or 1
+    total = cores_total or os.cpu_count() or 1
     used = total if cores_used is None else min(cores_used, total)
     return TdpEstimateMeter(tdp_w=tdp_w, cores_used=used, cores_total=total)
 
@@ -54,13 +45,15 @@ def make_energy_meter(
     gpu_index: int = 0,
     tdp_w: float | None = None,
     cores_used: int | None = None,
+    cores_total: int | None = None,
     nvml: Any = None,
     rapl_root: str | Path | None = None,
 ) -> EnergyMeter | None:
     """Build the meter for ``method`` (one of ``CHOICES``); ``"none"`` gives ``None``.
 
     ``"nvml"`` picks the counter when the GPU has one, else sampling; ``"auto-cpu"`` picks RAPL when
-    readable, else the TDP estimate. ``cores_used`` defaults to all cores (share 1).
+    readable, else the TDP estimate, which charges ``cores_used`` of ``cores_total`` (default: all of this
+    machine's cores) of the TDP.
     """
     root = DEFAULT_RAPL_ROOT if rapl_root is None else Path(rapl_root)
     if method == "none":
@@ -74,11 +67,11 @@ def make_energy_meter(
     if method == "rapl":
         return RaplEnergyMeter(root)
     if method == "tdp-estimate":
-        return _tdp_meter(tdp_w, cores_used)
+        return _tdp_meter(tdp_w, cores_used, cores_total)
     if method == "auto-cpu":
         if RaplEnergyMeter.available(root):
             return RaplEnergyMeter(root)
-        return _tdp_meter(tdp_w, cores_used, " (RAPL is not readable here)")
+        return _tdp_meter(tdp_w, cores_used, cores_total, " (RAPL is not readable here)")
     raise ProfilerError(f"unknown energy method {method!r}; use one of: {', '.join(CHOICES)}")
 
 

@@ -10,7 +10,11 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Protocol, runtime_checkable
 
+# What a measurement's energy came from (tables and reports record one of these) ...
 METHODS: tuple[str, ...] = ("nvml-energy-counter", "nvml-power-sampling", "rapl", "tdp-estimate", "none")
+# ... and what a user or a device preset may ask for: a method, or "nvml" (the counter where the GPU has one,
+# else sampling) or "auto-cpu" (RAPL where readable, else the TDP estimate).
+CHOICES: tuple[str, ...] = ("nvml", "auto-cpu", *METHODS)
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 
+from profilers.energy.base import CHOICES as ENERGY_CHOICES
+
+DEFAULT_CONFIG = "configs/search/demo.yaml"
+
 
 def add_build_arguments(p: argparse.ArgumentParser) -> None:
-    from tnd.lut.pipeline import DEFAULT_CONFIG
     from tnd.lut.runtime import DEFAULT_RUNTIME, RUNTIMES
 
     p.add_argument("--device", required=True, help="device preset (configs/devices/NAME.yaml), e.g. 1080ti, h100, cpu")
@@ -15,9 +18,7 @@ def add_build_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="table path (default lut/<device>.json)")
     p.add_argument("--resume", action="store_true", help="complete an interrupted build without re-measuring")
     p.add_argument("--quick", action="store_true", help="fewer repeats and short energy windows (rougher)")
-    p.add_argument("--energy", default="auto",
-                   choices=["auto", "none", "nvml", "nvml-energy-counter", "nvml-power-sampling", "rapl",
-                            "tdp-estimate"], help="energy method (auto: NVML on GPUs, RAPL or TDP estimate on CPU)")
+    p.add_argument("--energy", default="auto", choices=["auto", *ENERGY_CHOICES], help="energy method (auto: NVML on GPUs, RAPL or TDP estimate on CPU)")
     p.add_argument("--allow-mismatch", action="store_true", help="measure even if the device does not match")
     p.add_argument("--runtime", default=DEFAULT_RUNTIME, choices=RUNTIMES,
                    help="what measures the parts: ONNX Runtime (default) or PyTorch (eager; CUDA-graph replay "
@@ -32,13 +33,14 @@ def add_build_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run_build(args: argparse.Namespace) -> int:
-    from tnd.lut.pipeline import DEFAULT_CONFIG, BuildRequest, build_lut
+    from tnd.lut.pipeline import BuildRequest, build_lut
     from tnd.lut.show import summarise
+    from tnd.search.lut_source import table_coverage
 
-    fields = ("device", "config", "out", "resume", "quick", "energy", "allow_mismatch", "threads", "gpu_index",
+    fields = ("device", "out", "resume", "quick", "energy", "allow_mismatch", "threads", "gpu_index",
               "tdp_w", "tdp_cores", "fit_predictor", "batch_size", "runtime")
-    req = BuildRequest(**{f: getattr(args, f) for f in fields}, progress=not args.no_progress)
-    req.config = args.config or DEFAULT_CONFIG
+    coverage = table_coverage(args.config or [DEFAULT_CONFIG])
+    req = BuildRequest(**{f: getattr(args, f) for f in fields}, coverage=coverage, progress=not args.no_progress)
     table = build_lut(req)
     print(summarise(table))
     return 0

@@ -38,8 +38,7 @@ def parse_preference(text: str) -> dict[str, Any]:
 
 
 def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
-    from tnd.schema import load_yaml
-
+    """Flags as dotted config overrides; the config loader drops the file's settings for unrewarded costs."""
     o: dict[str, Any] = {}
     for flag, key in (("name", "name"), ("dataset", "dataset"), ("data_dir", "data_dir"), ("seed", "seed"),
                       ("device", "cost.device"), ("lut", "cost.lut"), ("mode", "weights.mode"),
@@ -51,30 +50,15 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     if args.allow_estimates:
         o["cost.allow_estimates"] = True
     if args.reward is not None:
-        objectives = [t.strip() for t in args.reward.split(",") if t.strip()]
-        o["reward.objectives"] = objectives
-        # A new --reward replaces the config file's: its targets/exponents for dropped costs go too.
-        file_reward = (load_yaml(args.config).get("reward") or {}) if args.config else {}
-        for key in ("targets", "exponents"):
-            kept = {k: v for k, v in (file_reward.get(key) or {}).items() if k in objectives}
-            o[f"reward.{key}"] = kept
-        # ... and so do the file's preferences: each keeps only the costs still rewarded.
-        file_prefs = (load_yaml(args.config).get("preferences") or []) if args.config else []
-        prefs = []
-        for p in file_prefs:
-            p = {**p, **{k: {c: v for c, v in (p.get(k) or {}).items() if c in objectives}
-                         for k in ("targets", "exponents")}}
-            if p["targets"] or p["exponents"]:
-                prefs.append(p)
-        o["preferences"] = prefs
+        o["reward.objectives"] = [t.strip() for t in args.reward.split(",") if t.strip()]
     if args.target is not None:
-        o["reward.targets"] = {**o.get("reward.targets", {}), **parse_assignments(args.target, "--target")}
+        o.update({f"reward.targets.{c}": v for c, v in parse_assignments(args.target, "--target").items()})
     if args.exponent is not None:
         try:
             exps = {k: float(v) for k, v in parse_assignments(args.exponent, "--exponent").items()}
         except ValueError:
             raise TndError("--exponent: values must be numbers, e.g. --exponent params=-0.3") from None
-        o["reward.exponents"] = {**o.get("reward.exponents", {}), **exps}
+        o.update({f"reward.exponents.{c}": v for c, v in exps.items()})
     prefs = list(args.preference or [])
     if args.preferences:
         prefs += [t for t in (x.strip() for x in args.preferences.split(";")) if t]

@@ -1,110 +1,36 @@
-"""Latency and energy of a network from a measured lookup table: the sum of its parts' entries.
+"""Latency and energy of a searched architecture from a measured lookup table (``tnd.lut.estimate``).
 
-Each entry was timed as its own ``run()`` call, so it carries the runtime's per-call overhead once;
-a whole network pays that overhead once, not once per part. The network figure is therefore
-``overhead + sum(entry - overhead)`` (energy: each entry's share outside the overhead). Where
-``tnd lut validate`` stored a whole-network calibration, it is applied on top (``calibrated``): a
-non-negative weight per part family (convolutions, pools, skips, adds/concats) and an intercept, since
-a stand-alone pool or add over-states its in-network cost far more than a convolution does.
-Keys the table lacks come from its regression predictor, and the cost says so ("predicted").
+A thin adapter: the architecture becomes its network's parts at the deployed shape, the table's
+estimate sums (and calibrates) them, and each figure carries its provenance: measured, predicted
+(some part came from the table's regression) or estimated (TDP x time energy).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from tnd.costs.base import CostValue
 from tnd.errors import TndError
-from tnd.lut.predictor import Predictor
+from tnd.lut.estimate import NetworkEstimate
 from tnd.lut.table import LookupTable
 from tnd.space.genotype import Architecture
-from tnd.space.parts import PartKey, network_parts, parse_key
+from tnd.space.parts import network_parts
 from tnd.space.plan import NetworkShape
-
-
-# Calibration groups: parts whose in-network cost relates alike to their stand-alone timing.
-GROUPS = {"pool": ("max_pool", "avg_pool"), "skip": ("skip_connect",), "merge": ("add", "concat")}
-
-
-def part_group(op: str) -> str:
-    """``conv`` for everything with weights (convs, preprocessing, stem, classifier), else its family."""
-    for group, prefixes in GROUPS.items():
-        if op.startswith(prefixes):
-            return group
-    return "conv"
 
 
 class LutCosts:
     """``latency`` (ms) and, where the table has it, ``energy`` (mJ) per inference at the table's batch size."""
 
-    def __init__(self, table: LookupTable, shape: NetworkShape, strict: bool = False, energy: str = "dynamic",
-                 calibrated: bool = True):
-        self.table, self.shape, self.strict, self.energy_kind = table, shape, strict, energy
-        self.predictor = Predictor(table.predictor, table.name()) if table.predictor else None
-        self.calibration = (table.calibration or {}).get("fit") if calibrated else None
-        # Energy is offered only where the table holds the figure the reward reads (total or dynamic).
-        self.has_energy = table.has_energy_figure(energy)
+    def __init__(self, table: LookupTable, shape: NetworkShape, strict: bool = False, energy: str = "dynamic"):
+        self.table, self.shape = table, shape
+        self.estimate = NetworkEstimate(table, strict=strict, energy=energy)
+        self.has_energy = self.estimate.has_energy
         self.provides = ("latency", "energy") if self.has_energy else ("latency",)
-        self.overhead = table.call_overhead_ms
-        # Keyed by PartKey once: formatting and parsing key strings per lookup dominated the search's cost time.
-        self._by_key = {parse_key(k): (table.latency_ms(k), table.energy_mj(k, energy)) for k in table.entries}
-
-    def part(self, key: PartKey) -> tuple[float, float | None, bool]:
-        """(latency ms, energy mJ or None, predicted?) of one part, per-call overhead included."""
-        hit = self._by_key.get(key)
-        if hit is not None:
-            return hit[0], hit[1], False
-        if self.strict or self.predictor is None or not self.predictor.covers(key):
-            how = ("--strict-lut is set" if self.strict else
-                   "the table has no predictor for it" if self.predictor else "the table has no predictor")
-            raise TndError(f"{self.table.name()} has no entry {key} and {how}; rebuild the table for this search "
-                           "(tools/build_lut.py --config YOUR_CONFIG --resume) or add --fit-predictor")
-        energy = None
-        if self.table.has_energy and self.predictor.covers(key, "energy_mj") and self.energy_kind == "total":
-            energy = self.predictor.predict(key, "energy_mj")
-        return self.predictor.predict(key, "latency_ms"), energy, True
-
-    def totals(self, parts: list[PartKey]) -> dict[str, Any]:
-        """Raw sums over parts: latency, energy, and whether any figure was predicted."""
-        lat, energy, predicted, missing_energy = self.overhead, 0.0, False, False
-        groups = {g: 0.0 for g in ("conv", *GROUPS)}
-        for key in parts:
-            l_ms, e_mj, pred = self.part(key)
-            share = max(l_ms - self.overhead, 0.0) / l_ms
-            lat += l_ms * share
-            groups[part_group(key.op)] += l_ms * share
-            predicted |= pred
-            if e_mj is None:
-                missing_energy = True
-            else:
-                energy += e_mj * share
-        if not missing_energy and lat > 0:
-            energy += energy / max(lat - self.overhead, 1e-12) * self.overhead  # the one call's own share
-        return {"latency": lat, "energy": None if missing_energy else energy, "predicted": predicted,
-                "groups": groups}
-
-    def calibrated_latency(self, totals: dict[str, Any]) -> float:
-        """Whole-network fit from `tnd lut validate`: intercept + sum over groups of coef x group sum."""
-        fit = self.calibration
-        return fit["intercept"] + sum(fit["coef"][g] * totals["groups"][g] for g in fit["coef"])
-
-    def predict(self, parts: list[PartKey]) -> dict[str, Any]:
-        """The network's figures: ``latency`` (calibrated where the table has a calibration),
-        ``latency_raw`` (the overhead-corrected sum), ``energy`` and whether any part was ``predicted``."""
-        t = self.totals(parts)
-        t["latency_raw"], t["calibrated"] = t["latency"], bool(self.calibration)
-        if self.calibration:
-            t["latency"] = self.calibrated_latency(t)
-            if self.table.energy_is_estimate and t["energy"] is not None:
-                t["energy"] *= t["latency"] / t["latency_raw"]  # the estimate is power x time: follow the time
-        return t
 
     def __call__(self, arch: Architecture) -> dict[str, CostValue]:
-        t = self.predict(network_parts(arch, self.shape))
+        t = self.estimate.predict(network_parts(arch, self.shape))
         out = {"latency": CostValue(t["latency"], "predicted" if t["predicted"] else "measured")}
         if self.has_energy:
             if t["energy"] is None:
-                raise TndError(f"{self.table.name()}: the predictor has no {self.energy_kind} energy for a part the "
+                raise TndError(f"{self.table.name()}: the predictor has no {self.estimate.energy_kind} energy for a part the "
                                "table lacks; rebuild the table for this search (tools/build_lut.py --resume)")
             source = ("estimated" if self.table.energy_is_estimate else
                       "predicted" if t["predicted"] else "measured")

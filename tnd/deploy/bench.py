@@ -13,8 +13,20 @@ from typing import Any, Callable
 
 import numpy as np
 
+from profilers.devices import check_device, detect, load_preset
+from profilers.energy import energy_per_call
+from profilers.latency import OrtModel, time_calls
 from tnd import atomic
+from tnd.deploy.export import read_metadata
+from tnd.deploy.rebuild import network_from_metadata
 from tnd.errors import TndError
+from tnd.lut.estimate import NetworkEstimate
+from tnd.lut.pipeline import make_meter
+from tnd.lut.runtime import check_runtime_name, check_runtime_stack, check_table_runtime, module_model, runtime_settings
+from tnd.lut.table import LookupTable
+from tnd.space.genotype import Architecture, Genotype
+from tnd.space.parts import network_parts
+from tnd.space.plan import NetworkShape
 
 
 @dataclass
@@ -36,12 +48,6 @@ class BenchRequest:
 
 def predict_from_lut(meta: dict[str, Any], table_path: Path, batch_size: int) -> dict[str, Any]:
     """The table's latency/energy for the network described by the model's metadata."""
-    from tnd.costs.lut_costs import LutCosts
-    from tnd.lut.table import LookupTable
-    from tnd.space.genotype import Architecture, Genotype
-    from tnd.space.parts import network_parts
-    from tnd.space.plan import NetworkShape
-
     if "genotype" not in meta or "shape" not in meta:
         raise TndError("the model has no tnd genotype/shape metadata (export it with `tnd export`); "
                        "pass --no-lut to measure it without a prediction")
@@ -49,27 +55,16 @@ def predict_from_lut(meta: dict[str, Any], table_path: Path, batch_size: int) ->
     if int(table.settings["batch_size"]) != batch_size:
         raise TndError(f"{table_path} was measured at batch {table.settings['batch_size']}; bench with "
                        f"--batch-size {table.settings['batch_size']} to compare, or --no-lut")
-    s = meta["shape"]
-    shape = NetworkShape(channels=int(s["channels"]), layers=int(s["layers"]), num_classes=int(s["num_classes"]),
-                         in_channels=int(s["in_channels"]), input_size=int(s["input_size"]))
+    shape = NetworkShape.from_dict(meta["shape"], where=f"{table_path}: the model's shape metadata")
     arch = Architecture.from_genotype(Genotype.from_dict(meta["genotype"]))
-    costs = LutCosts(table, shape, energy="total")
-    p = costs.predict(network_parts(arch, shape))
+    estimate = NetworkEstimate(table, energy="total")
+    p = estimate.predict(network_parts(arch, shape))
     return {"lut": str(table_path), "latency_ms_raw": p["latency_raw"], "predicted_parts": p["predicted"],
             "latency_ms_calibrated": p["latency"] if p["calibrated"] else None,
-            "energy_mj": p["energy"] if costs.has_energy else None, "energy_is_estimate": table.energy_is_estimate}
+            "energy_mj": p["energy"] if estimate.has_energy else None, "energy_is_estimate": table.energy_is_estimate}
 
 
 def bench_model(req: BenchRequest, echo: Callable[[str], None] = print) -> dict[str, Any]:
-    from profilers.devices import check_device, detect, load_preset
-    from profilers.energy import energy_per_call
-    from profilers.latency import OrtModel, time_calls
-    from tnd.deploy.export import read_metadata
-    from tnd.deploy.rebuild import network_from_metadata
-    from tnd.lut.pipeline import make_meter
-    from tnd.lut.runtime import (check_runtime_name, check_runtime_stack, check_table_runtime, module_model,
-                                 runtime_settings)
-    from tnd.lut.table import LookupTable
 
     meta = read_metadata(req.model)
     preset = load_preset(req.device)
@@ -81,12 +76,10 @@ def bench_model(req: BenchRequest, echo: Callable[[str], None] = print) -> dict[
         check_table_runtime(LookupTable.load(lut), req.runtime, "bench against it")
     threads = (req.threads or preset.threads) if preset.kind == "cpu" else None
     runtime = runtime_settings(req.runtime, preset, threads)
-    s = meta.get("shape") or {}
-    rng = np.random.default_rng(0)
     inputs = None
-    if s:
-        inputs = [rng.standard_normal((req.batch_size, int(s["in_channels"]), int(s["input_size"]),
-                                       int(s["input_size"]))).astype(np.float32)]
+    if meta.get("shape"):
+        chw = NetworkShape.from_dict(meta["shape"], where=f"{req.model}: shape metadata").input_chw()
+        inputs = [np.random.default_rng(0).standard_normal((req.batch_size, *chw)).astype(np.float32)]
     if req.runtime == "torch":  # the same network rebuilt in torch (a torch module cannot load ONNX)
         import torch
 

@@ -6,16 +6,17 @@ else; it is loaded with ``weights_only=True`` so opening a stranger's file never
 
 from __future__ import annotations
 
-import pickle
-import zipfile
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from tnd import atomic
 from tnd.errors import TndError
+from tnd.run_folder import load_state
+from tnd.space.genotype import Genotype
+from tnd.space.network import build_network
+from tnd.space.plan import NetworkShape
 
 FORMAT = "tnd-checkpoint/1"
 SHAPE_KEYS = ("channels", "layers", "num_classes", "in_channels", "input_size", "auxiliary")
@@ -41,21 +42,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.is_file():
         raise TndError(f"checkpoint {p} not found; pass the checkpoint.pt written by `tnd train --out DIR`")
-    try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise TndError(f"{p} is not a tnd checkpoint (it holds objects a weights-only load refuses: "
-                       f"{first[:120]}); pass a checkpoint.pt written by `tnd train`") from None
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, KeyError) as e:
-        raise TndError(f"checkpoint {p} is truncated or corrupt ({type(e).__name__}); "
-                       "rerun `tnd train` (with --resume if its folder has an older good checkpoint)") from None
-    if not isinstance(ckpt, dict) or "format" not in ckpt:
-        raise TndError(f"{p} is not a tnd checkpoint (no 'format' field); pass a checkpoint.pt written by "
-                       "`tnd train`")
-    if ckpt["format"] != FORMAT:
-        raise TndError(f"{p} has format {ckpt['format']!r}, but this tnd reads {FORMAT!r}; "
-                       "retrain with this version or use the tnd that wrote it")
+    ckpt = load_state(p, FORMAT, "tnd checkpoint")
     missing = [k for k in REQUIRED if k not in ckpt]
     if missing:
         raise TndError(f"checkpoint {p} lacks {', '.join(missing)}; it was not written by `tnd train`")
@@ -66,14 +53,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 def model_from_checkpoint(ckpt: dict[str, Any]) -> nn.Module:
     """The inference network in eval mode: built without the auxiliary head (only training uses it),
     whose weights are dropped explicitly so every other key must match exactly."""
-    from tnd.space.genotype import Genotype
-    from tnd.space.network import build_network
-
-    shape = ckpt["shape"]
-    model = build_network(Genotype.from_dict(ckpt["genotype"]), channels=int(shape["channels"]),
-                          layers=int(shape["layers"]), num_classes=int(shape["num_classes"]),
-                          auxiliary=False, in_channels=int(shape["in_channels"]),
-                          input_size=int(shape["input_size"]))
+    shape = NetworkShape.from_dict(ckpt["shape"], where=f"{ckpt.get('path', 'checkpoint')}: shape")
+    model = build_network(Genotype.from_dict(ckpt["genotype"]), shape=shape, auxiliary=False)
     state = {k: v for k, v in ckpt["model"].items() if not k.startswith("auxiliary_head.")}
     try:
         model.load_state_dict(state, strict=True)

@@ -18,7 +18,11 @@ import torch
 from torch import nn
 
 from tnd import atomic
+from tnd.deploy.checkpoint import load_checkpoint, model_from_checkpoint
 from tnd.errors import TndError
+from tnd.space.network import Network, count_parameters
+from tnd.space.plan import NetworkShape
+from tnd.version import __version__
 
 INPUT_NAME, OUTPUT_NAME = "input", "logits"
 MIN_OPSET = 11
@@ -48,15 +52,11 @@ def _checkpoint_metadata(ckpt: dict[str, Any]) -> dict[str, Any]:
 def _resolve(source: nn.Module | dict[str, Any] | str | Path,
              input_shape: Sequence[int] | None) -> tuple[nn.Module, tuple[int, ...], dict[str, Any]]:
     """The model to export (a private eval-mode copy), its input shape, and what is known about it."""
-    from tnd.deploy.checkpoint import load_checkpoint, model_from_checkpoint
-    from tnd.space.network import Network, count_parameters
-
     if isinstance(source, (str, Path)):
         source = load_checkpoint(source)
     if isinstance(source, dict):
         model = model_from_checkpoint(source)
-        s = source["shape"]
-        shape = (int(s["in_channels"]), int(s["input_size"]), int(s["input_size"]))
+        shape = NetworkShape.from_dict(source["shape"]).input_chw()
         return model, shape, _checkpoint_metadata(source)
     if not isinstance(source, nn.Module):
         raise TypeError(f"export_onnx needs a module, a checkpoint dict or a checkpoint path, got {type(source)}")
@@ -64,11 +64,8 @@ def _resolve(source: nn.Module | dict[str, Any] | str | Path,
     meta: dict[str, Any] = {}
     if isinstance(model, Network):
         model.drop_path_prob = 0.0
-        s = model.shape
-        meta = {"shape": {"channels": s.channels, "layers": s.layers, "num_classes": s.num_classes,
-                          "in_channels": s.in_channels, "input_size": s.input_size},
-                "params": count_parameters(model)}
-        shape = tuple(input_shape) if input_shape is not None else (s.in_channels, s.input_size, s.input_size)
+        meta = {"shape": model.shape.to_dict(), "params": count_parameters(model)}
+        shape = tuple(input_shape) if input_shape is not None else model.shape.input_chw()
     elif input_shape is None:
         raise TndError("export_onnx: input_shape=(C, H, W) is needed for a module that is not a tnd Network")
     else:
@@ -123,8 +120,6 @@ def export_onnx(model_or_checkpoint: nn.Module | dict[str, Any] | str | Path, pa
     """
     import onnx
 
-    import tnd
-
     if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= MAX_OPSET:
         raise TndError(f"opset must be an integer from {MIN_OPSET} to {MAX_OPSET}, got {opset!r}")
     if not tolerance > 0:
@@ -135,7 +130,7 @@ def export_onnx(model_or_checkpoint: nn.Module | dict[str, Any] | str | Path, pa
     if len(shape) != 3 or any(not isinstance(d, int) or d < 1 for d in shape):
         raise TndError(f"input_shape must be (C, H, W) positive integers, got {shape!r}")
     model.eval()
-    meta = {**meta, **(metadata or {}), "input_shape": list(shape), "tnd_version": tnd.__version__}
+    meta = {**meta, **(metadata or {}), "input_shape": list(shape), "tnd_version": __version__}
 
     proto = onnx.load_from_string(_export_bytes(model, shape, opset))
     for key, value in meta.items():

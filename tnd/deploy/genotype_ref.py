@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tnd.errors import TndError
+from tnd.result_file import is_result, load_result
 from tnd.space.genotype import Genotype
 from tnd.space.published import PUBLISHED
 
@@ -20,13 +21,10 @@ def _options() -> str:
 
 
 def _is_result(path: Path) -> bool:
-    from tnd.search.run import RESULT_FORMAT
-
     try:
-        data = json.loads(path.read_text())
+        return is_result(json.loads(path.read_text()))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return False
-    return isinstance(data, dict) and data.get("format") == RESULT_FORMAT
 
 
 def _entry_description(path: Path, index: int, entry: dict[str, Any], how: str) -> str:
@@ -38,8 +36,6 @@ def _entry_description(path: Path, index: int, entry: dict[str, Any], how: str) 
 
 
 def _from_result(path: Path, index: int | None) -> tuple[Genotype, str]:
-    from tnd.search.run import load_result
-
     result = load_result(path)
     entries = result.get("genotypes") or []
     if not entries:

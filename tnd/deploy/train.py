@@ -18,10 +18,15 @@ from torch import nn
 
 from tnd import atomic
 from tnd.compute import COMPUTE_CHOICES, check_compute_spec, configure_backends, describe_compute, resolve_compute
+from tnd.data import load_dataset
+from tnd.data.datasets import DATASETS, cutout
 from tnd.deploy.checkpoint import load_checkpoint, save_checkpoint
 from tnd.errors import TndError
+from tnd.run_folder import open_run_folder
+from tnd.schema import from_data, load_yaml
 from tnd.space.genotype import Genotype
 from tnd.space.network import Network, build_network, count_parameters
+from tnd.space.plan import NetworkShape
 
 CHECKPOINT = "checkpoint.pt"
 RESULT = "train.json"
@@ -85,7 +90,6 @@ class TrainConfig:
             check_compute_spec(self.device)
         except TndError:
             fail("device", COMPUTE_CHOICES)
-        from tnd.data.datasets import DATASETS
 
         if self.dataset not in DATASETS:
             fail("dataset", f"one of {', '.join(DATASETS)}")
@@ -100,7 +104,6 @@ def _number(v: Any) -> bool:
 
 def load_train_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
     """Built-in defaults, then the YAML file, then ``overrides`` (flags), validated once."""
-    from tnd.schema import from_data, load_yaml
 
     data: dict[str, Any] = {}
     if path is not None:
@@ -117,14 +120,14 @@ def _epochs(n: int) -> str:
 
 
 def _shape(cfg: TrainConfig, data) -> dict[str, Any]:
-    return {"channels": cfg.channels, "layers": cfg.layers, "num_classes": data.num_classes,
-            "in_channels": data.in_channels, "input_size": data.input_size, "auxiliary": cfg.auxiliary}
+    """The checkpoint's shape record: the network's shape and whether it has the auxiliary head."""
+    shape = NetworkShape(channels=cfg.channels, layers=cfg.layers, num_classes=data.num_classes,
+                         in_channels=data.in_channels, input_size=data.input_size)
+    return {**shape.to_dict(), "auxiliary": cfg.auxiliary}
 
 
 def _build(genotype: Genotype, shape: dict[str, Any]) -> Network:
-    return build_network(genotype, channels=shape["channels"], layers=shape["layers"],
-                         num_classes=shape["num_classes"], auxiliary=shape["auxiliary"],
-                         in_channels=shape["in_channels"], input_size=shape["input_size"])
+    return build_network(genotype, shape=NetworkShape.from_dict(shape), auxiliary=shape["auxiliary"])
 
 
 def _check_resumable(ckpt: dict[str, Any], genotype: Genotype, cfg: TrainConfig, path: Path) -> None:
@@ -204,19 +207,13 @@ def train(genotype: Genotype, cfg: TrainConfig, out_dir: str | Path, resume: boo
     from tqdm import tqdm
 
     out = Path(out_dir)
-    ckpt_path = out / CHECKPOINT
+    ckpt_path = open_run_folder(out, resume, CHECKPOINT, (RESULT,), "training run")
     ckpt: dict[str, Any] | None = None
     if resume:
-        if not ckpt_path.is_file():
-            raise TndError(f"nothing to resume: {ckpt_path} does not exist; run without --resume to start")
         ckpt = load_checkpoint(ckpt_path)
         _check_resumable(ckpt, genotype, cfg, ckpt_path)
-    elif ckpt_path.exists() or (out / RESULT).exists():
-        raise TndError(f"{out} already holds a training run; pass --resume to continue it or choose another --out")
 
     if data is None:
-        from tnd.data import load_dataset
-
         # DARTS trains on the whole official training set and reports the test set.
         data = load_dataset(cfg.dataset, cfg.data_dir, seed=cfg.seed, val_fraction=0.0)
     elif data.name != cfg.dataset:
@@ -261,8 +258,6 @@ def train(genotype: Genotype, cfg: TrainConfig, out_dir: str | Path, resume: boo
                 if step >= steps:
                     break
                 if cfg.cutout:
-                    from tnd.data.datasets import cutout
-
                     x = cutout(x, cfg.cutout_length, generator)
                 x, y = x.to(device), y.to(device)
                 loss, hits = train_step(model, x, y, optimizer, cfg)

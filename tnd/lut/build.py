@@ -15,10 +15,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from profilers.energy import energy_per_call
+from profilers.latency import sample_calls
+from profilers.stats import LatencyStats
 from tnd.errors import TndError
 from tnd.lut.runtime import part_model, runtime_section, table_runtime
 from tnd.lut.table import FORMAT, LookupTable
-from tnd.space.parts import PartKey, part_flops, part_params, space_parts
+from tnd.space.parts import PartKey, part_flops, part_params
+from tnd.space.plan import NetworkShape
 
 
 @dataclass(frozen=True)
@@ -40,9 +44,15 @@ class MeasureOptions:
                       **kw})
 
 
-def keys_for_config(cfg: Any) -> list[PartKey]:
-    """Every part any network of a search config can use at its cost shapes (stem to classifier)."""
-    return space_parts(cfg.cost_shapes(), cfg.ops.normal, cfg.ops.reduce)
+@dataclass(frozen=True)
+class Coverage:
+    """What a table must cover: every part its networks use, the whole-network shapes (which `tnd lut
+    validate` samples), the batch sizes asked for, and the names of the configs that asked."""
+
+    keys: tuple[PartKey, ...]
+    shapes: tuple[NetworkShape, ...]
+    batch_sizes: tuple[int, ...]
+    sources: tuple[str, ...]
 
 
 class LutBuilder:
@@ -60,8 +70,6 @@ class LutBuilder:
 
     def measure_chunk(self, keys: list[PartKey], rng: random.Random) -> list[tuple[PartKey, Any, Any]]:
         """(part, its session, its latency) for each part, timed over interleaved rounds."""
-        from profilers.latency import sample_calls
-        from profilers.stats import LatencyStats
 
         o = self.options
         models = [part_model(k, o.batch_size, self.runtime, seed=o.seed) for k in keys]
@@ -84,8 +92,6 @@ class LutBuilder:
         if getattr(model, "notes", None):  # torch on CUDA: graph replay or eager, and why
             entry["runtime_notes"] = model.notes
         if self.meter is not None:
-            from profilers.energy import energy_per_call
-
             entry["energy_mj"] = energy_per_call(self.meter, model, latency.median, o.energy_window_s,
                                                  self.table.settings.get("idle_power_w"))
             if self.meter.is_estimate:
@@ -144,4 +150,4 @@ def check_resumable(old: LookupTable, new: LookupTable) -> None:
                            "resume with the same settings or write a new table (--out)")
 
 
-__all__ = ["FORMAT", "LutBuilder", "MeasureOptions", "keys_for_config", "new_table", "check_resumable"]
+__all__ = ["FORMAT", "Coverage", "LutBuilder", "MeasureOptions", "new_table", "check_resumable"]

@@ -12,18 +12,19 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
+from profilers.devices import check_device, detect, drift_warnings, load_preset
+from profilers.energy import make_energy_meter
 from tnd.errors import TndError
-from tnd.lut.build import LutBuilder, MeasureOptions, check_resumable, keys_for_config, new_table
+from tnd.lut.build import Coverage, LutBuilder, MeasureOptions, check_resumable, new_table
+from tnd.lut.predictor import fit_predictor
 from tnd.lut.runtime import DEFAULT_RUNTIME, call_overhead, check_runtime_stack, describe, runtime_settings
 from tnd.lut.table import LookupTable
-
-DEFAULT_CONFIG = "configs/search/demo.yaml"
 
 
 @dataclass
 class BuildRequest:
     device: str
-    config: str | list[str] = DEFAULT_CONFIG   # one search config, or several the table must all cover
+    coverage: Coverage              # the parts and shapes to measure (e.g. a search config's)
     out: str | None = None
     resume: bool = False
     quick: bool = False
@@ -34,12 +35,9 @@ class BuildRequest:
     tdp_w: float | None = None
     tdp_cores: int | None = None
     fit_predictor: bool = False
-    batch_size: int | None = None   # default: the search config's cost.batch_size
+    batch_size: int | None = None   # default: the coverage's (the search config's cost.batch_size)
     progress: bool = True
     runtime: str = DEFAULT_RUNTIME  # onnxruntime | torch: what measures the parts (recorded in the table)
-
-    def configs(self) -> list[str]:
-        return [self.config] if isinstance(self.config, str) else list(self.config or [DEFAULT_CONFIG])
 
     def out_path(self) -> Path:
         return Path(self.out or f"lut/{self.device}.json")
@@ -48,37 +46,27 @@ class BuildRequest:
 def make_meter(preset: Any, energy: str = "auto", threads: int | None = None, gpu_index: int = 0,
                tdp_w: float | None = None, tdp_cores: int | None = None) -> Any:
     """The energy meter ``--energy`` and the preset call for (None for ``none``)."""
-    from profilers.energy import TdpEstimateMeter, make_energy_meter
-    from profilers.energy.cpu import RaplEnergyMeter
-
     method = energy
     if method == "auto":
         method = "nvml" if preset.kind == "gpu" else preset.energy
-    tdp_w = tdp_w or preset.tdp_w
-    if method in ("tdp-estimate", "auto-cpu") and not (method == "auto-cpu" and RaplEnergyMeter.available()):
-        cores = tdp_cores or preset.tdp_cores or os.cpu_count() or 1
-        used = threads or os.cpu_count() or 1
-        return TdpEstimateMeter(tdp_w=tdp_w, cores_used=min(used, cores), cores_total=cores)
-    return make_energy_meter(method, gpu_index=gpu_index, tdp_w=tdp_w)
+    return make_energy_meter(method, gpu_index=gpu_index, tdp_w=tdp_w or preset.tdp_w,
+                             cores_used=threads or os.cpu_count() or 1, cores_total=tdp_cores or preset.tdp_cores)
 
 
 def build_lut(req: BuildRequest, echo: Callable[[str], None] = print) -> LookupTable:
-    from profilers.devices import check_device, detect, drift_warnings, load_preset
-    from tnd.search.config import load_search_config
 
     preset = load_preset(req.device)
     device = detect(preset, req.gpu_index)         # GPU: NVML; refuses when there is none
     check_device(preset, device, req.allow_mismatch)
     check_runtime_stack(req.runtime, preset, req.gpu_index)
-    cfgs = [load_search_config(c) for c in req.configs()]
-    batch_sizes = {c.cost.batch_size for c in cfgs}
-    if len(batch_sizes) > 1 and req.batch_size is None:
-        raise TndError(f"the configs ask for different cost.batch_size ({sorted(batch_sizes)}); one table has one "
-                       "batch size: pass --batch-size or build one table per batch size")
+    cov = req.coverage
+    if len(set(cov.batch_sizes)) > 1 and req.batch_size is None:
+        raise TndError(f"the configs ask for different cost.batch_size ({sorted(set(cov.batch_sizes))}); one table "
+                       "has one batch size: pass --batch-size or build one table per batch size")
     threads = req.threads or preset.threads if preset.kind == "cpu" else None
     runtime = runtime_settings(req.runtime, preset, threads, req.gpu_index)
     options = MeasureOptions.quick() if req.quick else MeasureOptions()
-    options = replace(options, batch_size=req.batch_size or cfgs[0].cost.batch_size)
+    options = replace(options, batch_size=req.batch_size or cov.batch_sizes[0])
     out = req.out_path()
     if out.exists() and not req.resume:  # before any measuring: idle power alone takes seconds
         raise TndError(f"{out} exists; pass --resume to complete it or --out to write another table")
@@ -92,7 +80,7 @@ def build_lut(req: BuildRequest, echo: Callable[[str], None] = print) -> LookupT
             idle = meter.idle_power_w(options.idle_seconds)
         overhead = call_overhead(runtime).median
         method = meter.method if meter is not None else "none"
-        names = req.configs()
+        names = list(cov.sources)
         table = new_table(preset, device, runtime, options, method, idle, overhead,
                           names[0] if len(names) == 1 else names)
         table.device["mismatch_allowed"] = not preset.matches(device.name)
@@ -101,10 +89,10 @@ def build_lut(req: BuildRequest, echo: Callable[[str], None] = print) -> LookupT
             check_resumable(old, table)
             table.entries = old.entries
             table.settings["resumed_from"] = old.settings.get("date")
-        keys = sorted({k for c in cfgs for k in keys_for_config(c)})
+        keys = sorted(set(cov.keys))
         echo(f"{len(keys)} parts for {', '.join(names)} ({len(table.entries)} already measured); energy: {method}"
              + (" (an ESTIMATE from TDP x time, not a measurement)" if method == "tdp-estimate" else ""))
-        shapes = [vars(s) for c in cfgs for s in c.cost_shapes()]
+        shapes = [s.to_dict() for s in cov.shapes]
         table.settings["shapes"] = [s for i, s in enumerate(shapes) if s not in shapes[:i]]
         table.save(out)
         LutBuilder(keys, table, runtime, meter, options, out, progress=req.progress).run()
@@ -117,8 +105,6 @@ def build_lut(req: BuildRequest, echo: Callable[[str], None] = print) -> LookupT
         echo(f"warning: {warning}")
     table.settings["call_overhead_ms_end"] = call_overhead(runtime).median
     if req.fit_predictor:
-        from tnd.lut.predictor import fit_predictor
-
         table.predictor = fit_predictor(table)
     table.save(out)
     return table

@@ -13,8 +13,13 @@ from typing import Any
 
 from profilers.devices import check_stack
 from profilers.latency import OrtModel, RuntimeSettings, measure_call_overhead
-from profilers.torch_runtime import (TorchModel, TorchSettings, check_torch_stack, measure_torch_overhead,
-                                     torch_runtime_info)
+from profilers.torch_runtime import (
+    TorchModel,
+    TorchSettings,
+    check_torch_stack,
+    measure_torch_overhead,
+    torch_runtime_info,
+)
 from tnd.errors import TndError
 from tnd.lut.parts_onnx import OPSET, module_onnx, part_onnx
 from tnd.lut.table import LookupTable

@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from profilers.energy.base import METHODS
 from tnd import atomic
 from tnd.errors import TndError
 from tnd.space.parts import PartKey, parse_key
 
 FORMAT = "tnd-lut/1"
-ENERGY_METHODS = ("nvml-energy-counter", "nvml-power-sampling", "rapl", "tdp-estimate", "none")
+ENERGY_METHODS = METHODS  # what a table may say its energy came from (profilers owns the list)
 REQUIRED = {"device": dict, "runtime": dict, "settings": dict, "entries": dict}
 REQUIRED_SETTINGS = ("batch_size", "dtype", "warmup", "repeats", "energy_method", "call_overhead_ms")
 

@@ -17,9 +17,12 @@ from typing import Any, Callable
 
 import numpy as np
 
+from profilers.devices import check_device, detect, load_preset
+from profilers.energy import make_energy_meter
+from profilers.latency import time_calls
 from tnd import atomic
-from tnd.costs.lut_costs import GROUPS, LutCosts
 from tnd.errors import TndError
+from tnd.lut.estimate import GROUP_ORDER, NetworkEstimate, fit_groups, leave_one_out
 from tnd.lut.runtime import describe, module_model, runtime_name, settings_for_table
 from tnd.lut.table import LookupTable
 from tnd.space.genotype import Architecture, random_genotype
@@ -27,8 +30,6 @@ from tnd.space.network import build_network
 from tnd.space.ops import PRIMITIVES
 from tnd.space.parts import network_parts
 from tnd.space.plan import NetworkShape
-
-GROUP_ORDER = ("conv", *GROUPS)
 
 
 @dataclass
@@ -53,27 +54,6 @@ def agreement(predicted: np.ndarray, measured: np.ndarray) -> dict[str, float]:
             "ratio_mean": float((predicted / measured).mean())}
 
 
-def fit_groups(X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, float]:
-    """measured ~ intercept + X @ coef with coef >= 0 (X: per-family sums of table entries).
-
-    Weighted by 1/y^2, i.e. relative error is minimised: networks span 0.1 ms to tens of ms, and an
-    unweighted fit would serve the largest and miss the small ones by tens of percent."""
-    from sklearn.linear_model import LinearRegression
-
-    m = LinearRegression(positive=True).fit(X, y, sample_weight=1.0 / np.square(y))
-    return m.coef_, float(m.intercept_)
-
-
-def leave_one_out(X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Each network predicted by a fit on all the others: the calibration's honest error."""
-    out = np.empty_like(y)
-    for i in range(len(y)):
-        keep = np.arange(len(y)) != i
-        coef, b = fit_groups(X[keep], y[keep])
-        out[i] = X[i] @ coef + b
-    return out
-
-
 def sample_networks(table: LookupTable, n: int, seed: int) -> list[tuple[NetworkShape, Any]]:
     shapes = table.settings.get("shapes")
     if not shapes:
@@ -83,7 +63,7 @@ def sample_networks(table: LookupTable, n: int, seed: int) -> list[tuple[Network
     rng = random.Random(seed)
     nets = []
     for i in range(n):
-        shape = NetworkShape(**shapes[i % len(shapes)])  # every covered width/depth in turn
+        shape = NetworkShape.from_dict(shapes[i % len(shapes)], where=f"{table.name()}: settings.shapes")  # each in turn
         nets.append((shape, random_genotype(rng, ops, ops)))
     return nets
 
@@ -91,9 +71,6 @@ def sample_networks(table: LookupTable, n: int, seed: int) -> list[tuple[Network
 def validate_lut(req: ValidateRequest, echo: Callable[[str], None] = print) -> dict[str, Any]:
     import torch
     from tqdm import tqdm
-
-    from profilers.devices import check_device, detect, load_preset
-    from profilers.latency import time_calls
 
     if req.samples < 5:
         raise TndError(f"--samples {req.samples} is too few to judge a table; use 30 or more (at least 5)")
@@ -108,16 +85,15 @@ def validate_lut(req: ValidateRequest, echo: Callable[[str], None] = print) -> d
          "each measured twice in shuffled order")
 
     predicted, predicted_energy, group_sums, models = [], [], [], []
-    raw_costs = LutCosts(table, nets[0][0], energy="total", calibrated=False)  # totals() takes each net's parts
+    raw = NetworkEstimate(table, energy="total", calibrated=False)
     for shape, g in tqdm(nets, desc="exporting", disable=not req.progress, dynamic_ncols=True):
-        t = raw_costs.totals(network_parts(Architecture.from_genotype(g), shape))
+        t = raw.totals(network_parts(Architecture.from_genotype(g), shape))
         predicted.append(t["latency"])
         predicted_energy.append(t["energy"])
         group_sums.append([t["groups"][k] for k in GROUP_ORDER])
         torch.manual_seed(req.seed)
-        net = build_network(g, shape.channels, shape.layers, shape.num_classes, in_channels=shape.in_channels,
-                            input_size=shape.input_size)
-        x = torch.randn(batch, shape.in_channels, shape.input_size, shape.input_size)
+        net = build_network(g, shape=shape)
+        x = torch.randn(batch, *shape.input_chw())
         models.append(module_model(net, (x,), runtime, seed=req.seed))
 
     rng = random.Random(req.seed + 1)
@@ -143,7 +119,7 @@ def validate_lut(req: ValidateRequest, echo: Callable[[str], None] = print) -> d
                    "mean_change": float(np.mean(np.abs(passes[0] - passes[1]) / measured))},
         "fit": {"kind": "grouped-linear/1", "coef": dict(zip(GROUP_ORDER, map(float, coef))),
                 "intercept": intercept, "target": "latency_ms"},
-        "networks": [{"shape": vars(s), "genotype": g.to_dict(), "predicted_ms": float(pr),
+        "networks": [{"shape": s.to_dict(), "genotype": g.to_dict(), "predicted_ms": float(pr),
                       "calibrated_ms": float(X[i] @ coef + intercept), "group_sums_ms": X[i].tolist(),
                       "measured_ms": float(m), "pass_ms": [float(passes[0][i]), float(passes[1][i])]}
                      for i, ((s, g), pr, m) in enumerate(zip(nets, predicted, measured))],
@@ -169,7 +145,6 @@ def validate_lut(req: ValidateRequest, echo: Callable[[str], None] = print) -> d
 def validate_energy(table: LookupTable, models: list[Any], predicted: np.ndarray,
                     req: ValidateRequest) -> dict[str, Any]:
     """Whole-network energy (total per inference) with the table's own meter, against the table's sum."""
-    from profilers.energy import make_energy_meter
 
     window = float(table.settings.get("energy_window_s") or 1.0)
     meter = make_energy_meter(table.energy_method)

@@ -6,9 +6,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from tnd.costs.objectives import ACCURACY
 from tnd.errors import TndError
 from tnd.schema import from_data, load_yaml, to_data
+from tnd.search.reward import Preference, RewardSpec
 from tnd.space.ops import OPS, PRIMITIVES
+from tnd.space.parts import PartKey, space_parts
 from tnd.space.plan import NetworkShape
 
 # What a dataset's networks look like, known without loading it (LUT enumeration needs this).
@@ -17,9 +20,6 @@ DATASET_SHAPES: dict[str, dict[str, int]] = {
     "cifar10": {"in_channels": 3, "input_size": 32, "num_classes": 10},
     "cifar100": {"in_channels": 3, "input_size": 32, "num_classes": 100},
 }
-
-COSTS = ("params", "flops", "latency", "energy")  # everything a reward may combine with accuracy
-
 
 @dataclass
 class StageConfig:
@@ -107,6 +107,11 @@ class PreferenceConfig:
     targets: dict[str, float | str | list[float | str]] = field(default_factory=dict)  # "1.5M", "2ms"
     exponents: dict[str, float | list[float]] = field(default_factory=dict)
 
+    def applied_to(self, reward: RewardConfig) -> RewardConfig:
+        """The search's reward with this preference's targets and exponents laid over it."""
+        return replace(reward, targets={**reward.targets, **self.targets},
+                       exponents={**reward.exponents, **self.exponents})
+
 
 @dataclass
 class SearchConfig:
@@ -144,8 +149,19 @@ class SearchConfig:
     def supernet_shape(self, stage: StageConfig) -> NetworkShape:
         return NetworkShape(channels=self.channels, layers=stage.cells, **DATASET_SHAPES[self.dataset])
 
+    def part_keys(self) -> list[PartKey]:
+        """Every part any network of this search can use at its cost shapes (stem to classifier)."""
+        return space_parts(self.cost_shapes(), self.ops.normal, self.ops.reduce)
+
     def op_sets(self) -> dict[str, list[str]]:
         return {"normal": list(self.ops.normal), "reduce": list(self.ops.reduce)}
+
+    def resolve_preferences(self) -> list[Preference]:
+        """Every member of the series with its complete reward (one ``default`` member without a series)."""
+        n = len(self.stages)
+        if not self.preferences:
+            return [Preference("default", RewardSpec.from_config(self.reward, n))]
+        return [Preference(p.name, RewardSpec.from_config(p.applied_to(self.reward), n)) for p in self.preferences]
 
     def to_dict(self) -> dict[str, Any]:
         return to_data(self)
@@ -193,24 +209,41 @@ def validate(cfg: SearchConfig) -> None:
         raise TndError("search config: 'policy.entropy' must be >= 0")
     if cfg.derive.max_skip < 0:
         raise TndError("search config: 'derive.max_skip' must be >= 0")
-    # The reward spec is checked in full by tnd.search.reward (it knows units and stages).
-    from tnd.search.reward import RewardSpec
-
-    RewardSpec.from_config(cfg.reward, n_stages=len(cfg.stages))
     names = [p.name for p in cfg.preferences]
     if len(set(names)) != len(names):
         raise TndError("search config: preference names must be unique")
-    for p in cfg.preferences:
-        RewardSpec.from_config(replace(cfg.reward, targets={**cfg.reward.targets, **p.targets},
-                                       exponents={**cfg.reward.exponents, **p.exponents}),
-                               n_stages=len(cfg.stages))
+    RewardSpec.from_config(cfg.reward, n_stages=len(cfg.stages))  # units, stages and targets, in full
+    cfg.resolve_preferences()
+
+
+def keep_rewarded_costs(data: dict[str, Any], objectives: list[str]) -> None:
+    """A new list of objectives replaces the file's: targets, exponents and preference settings of costs no
+    longer rewarded go, and so do preferences left with nothing to set."""
+    costs = set(objectives) - {ACCURACY}
+    reward = data.get("reward") or {}
+    for key in ("targets", "exponents"):
+        if reward.get(key):
+            reward[key] = {c: v for c, v in reward[key].items() if c in costs}
+    kept = []
+    for pref in data.get("preferences") or []:
+        pref = {**pref, **{k: {c: v for c, v in (pref.get(k) or {}).items() if c in costs}
+                           for k in ("targets", "exponents")}}
+        if pref["targets"] or pref["exponents"]:
+            kept.append(pref)
+    if "preferences" in data:
+        data["preferences"] = kept
 
 
 def load_search_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> SearchConfig:
-    """Defaults, then the YAML file, then ``overrides`` (dotted keys, e.g. ``{"policy.samples": 4}``)."""
+    """Defaults, then the YAML file, then ``overrides`` (dotted keys, e.g. ``{"policy.samples": 4}``).
+
+    Overriding ``reward.objectives`` drops the file's settings for costs it no longer names
+    (``keep_rewarded_costs``) before the other overrides apply."""
     data: dict[str, Any] = load_yaml(path) if path else {}
     if not isinstance(data, dict):
         raise TndError(f"config file {path}: expected a mapping of settings at the top level")
+    if overrides and "reward.objectives" in overrides:
+        keep_rewarded_costs(data, list(overrides["reward.objectives"]))
     for dotted, value in (overrides or {}).items():
         node = data
         *parents, leaf = dotted.split(".")

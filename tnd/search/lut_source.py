@@ -5,17 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from profilers.devices import available_presets, detect_gpu, load_preset
+from profilers.errors import ProfilerError
 from tnd.costs.lut_costs import LutCosts
 from tnd.errors import TndError
+from tnd.lut.build import Coverage
 from tnd.lut.table import LookupTable
+from tnd.search.config import load_search_config
 
 LUT_DIR = Path("lut")
 
 
 def default_device() -> str:
     """The preset matching this machine's first NVIDIA GPU, or ``cpu`` where NVML finds none."""
-    from profilers.devices import available_presets, detect_gpu, load_preset
-    from profilers.errors import ProfilerError
 
     try:
         gpu = detect_gpu(0)
@@ -27,6 +29,14 @@ def default_device() -> str:
             return name
     raise TndError(f"no device preset matches this machine's GPU {gpu.name!r}; add configs/devices/NAME.yaml "
                    "and pass --device NAME")
+
+
+def table_coverage(config_paths: list[str]) -> Coverage:
+    """What one table must measure to serve every search config named (their parts, shapes, batch sizes)."""
+    cfgs = [load_search_config(c) for c in config_paths]
+    return Coverage(keys=tuple(sorted({k for c in cfgs for k in c.part_keys()})),
+                    shapes=tuple(dict.fromkeys(s for c in cfgs for s in c.cost_shapes())),
+                    batch_sizes=tuple(c.cost.batch_size for c in cfgs), sources=tuple(config_paths))
 
 
 def table_path(cfg: Any) -> Path:
@@ -56,14 +66,12 @@ def check_table(table: LookupTable, cfg: Any, needs_energy: bool) -> None:
                        "(reward.energy: total) or build the table with NVML/RAPL, which measure idle power")
 
 
-def load_search_lut(cfg: Any) -> LutCosts:
-    from tnd.search.progressive import preferences_of
-
+def load_search_lut(cfg: Any, needs_energy: bool) -> LutCosts:
+    """The search's table as a cost model, after checking it fits (``needs_energy``: some reward uses energy)."""
     path = table_path(cfg)
     if not path.is_file():
         raise TndError(f"no lookup table at {path}; build it with tools/build_lut.py --device "
                        f"{cfg.cost.device or 'cpu'} --config YOUR_CONFIG (or pass --lut PATH)")
     table = LookupTable.load(path)
-    needs_energy = any("energy" in p.spec.costs for p in preferences_of(cfg))
     check_table(table, cfg, needs_energy)
     return LutCosts(table, cfg.target_shape(), strict=cfg.cost.strict_lut, energy=cfg.reward.energy)

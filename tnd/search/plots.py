@@ -11,9 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from tnd import atomic  # noqa: E402
-
-LABELS = {"params": "parameters (M)", "flops": "MACs (M)", "latency_ms": "latency (ms)", "energy_mj": "energy (mJ)"}
-SCALE = {"params": 1e-6, "flops": 1e-6, "latency_ms": 1.0, "energy_mj": 1.0}
+from tnd.costs.objectives import by_field  # noqa: E402
 
 
 def plot_front(result: dict[str, Any], path: str | Path) -> Path:
@@ -22,7 +20,8 @@ def plot_front(result: dict[str, Any], path: str | Path) -> Path:
     fig, axes = plt.subplots(1, len(fields), figsize=(4.5 * len(fields), 3.8), squeeze=False)
     front = set(result["pareto"])
     for ax, f in zip(axes[0], fields):
-        xs = [e["objectives"][f] * SCALE[f] for e in entries]
+        objective = by_field(f)
+        xs = [e["objectives"][f] * objective.display_scale for e in entries]
         ys = [e["objectives"]["accuracy"] for e in entries]
         est = any(e["sources"].get(f) == "estimated" for e in entries)
         ax.scatter(xs, ys, c=["tab:red" if i in front else "tab:gray" for i in range(len(entries))], zorder=3)
@@ -32,7 +31,7 @@ def plot_front(result: dict[str, Any], path: str | Path) -> Path:
         pts = sorted((xs[i], ys[i]) for i in front)
         if len(pts) > 1:
             ax.step([p[0] for p in pts], [p[1] for p in pts], where="post", color="tab:red", alpha=0.6)
-        ax.set_xlabel(LABELS[f] + (" (ESTIMATE)" if est else ""))
+        ax.set_xlabel(objective.label + (" (ESTIMATE)" if est else ""))
         src = entries[0]["sources"]["accuracy"] if entries else ""
         ax.set_ylabel(f"val accuracy ({src.split('-')[1]}-epoch training)" if src.startswith("trained-")
                       else "supernet validation accuracy")

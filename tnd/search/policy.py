@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from tnd.space.genotype import CELL_TYPES, N_EDGES, Architecture
+from tnd.space.genotype import N_EDGES, Architecture
 
 NEG_INF = float("-inf")
 
@@ -71,17 +71,21 @@ def shrink_alive(alpha: torch.Tensor, alive: torch.Tensor, keep: int) -> torch.T
 # ---- the policy object ------------------------------------------------------------------------
 
 class Policy(torch.nn.Module):
-    """alpha[cell]: (14 edges x ops of that cell type); alive[cell]: which ops survive on each edge."""
+    """alpha[cell]: (edges x ops of that cell type); alive[cell]: which ops survive on each edge.
+
+    The cell types are the keys of ``op_sets`` (DARTS: normal and reduce, 14 edges each; NAS-Bench-201:
+    one cell of 6 edges), so the same policy serves every search space."""
 
     def __init__(self, op_sets: dict[str, list[str]], init_std: float = 1e-3,
-                 generator: torch.Generator | None = None):
+                 generator: torch.Generator | None = None, n_edges: int = N_EDGES):
         super().__init__()
-        self.op_sets = {cell: list(op_sets[cell]) for cell in CELL_TYPES}
+        self.op_sets = {cell: list(ops) for cell, ops in op_sets.items()}
+        self.cells = tuple(self.op_sets)
         self.alpha = torch.nn.ParameterDict({
-            cell: torch.nn.Parameter(init_std * torch.randn(N_EDGES, len(ops), generator=generator))
+            cell: torch.nn.Parameter(init_std * torch.randn(n_edges, len(ops), generator=generator))
             for cell, ops in self.op_sets.items()})
         for cell, ops in self.op_sets.items():
-            self.register_buffer(f"alive_{cell}", torch.ones(N_EDGES, len(ops), dtype=torch.bool))
+            self.register_buffer(f"alive_{cell}", torch.ones(n_edges, len(ops), dtype=torch.bool))
 
     def alive(self, cell: str) -> torch.Tensor:
         return getattr(self, f"alive_{cell}")
@@ -90,27 +94,28 @@ class Policy(torch.nn.Module):
         return masked_log_softmax(self.alpha[cell].detach(), self.alive(cell)).exp()
 
     def sample(self, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        return {cell: sample_ops(self.alpha[cell], self.alive(cell), generator) for cell in CELL_TYPES}
+        return {cell: sample_ops(self.alpha[cell], self.alive(cell), generator) for cell in self.cells}
 
     def log_prob(self, choice: dict[str, torch.Tensor]) -> torch.Tensor:
-        return sum(log_prob(self.alpha[c], self.alive(c), choice[c]) for c in CELL_TYPES)
+        return sum(log_prob(self.alpha[c], self.alive(c), choice[c]) for c in self.cells)
 
     def entropy(self) -> torch.Tensor:
-        return sum(entropy(self.alpha[c], self.alive(c)) for c in CELL_TYPES)
+        return sum(entropy(self.alpha[c], self.alive(c)) for c in self.cells)
 
     def op_names(self, choice: dict[str, torch.Tensor]) -> dict[str, list[str]]:
-        return {c: [self.op_sets[c][int(i)] for i in choice[c]] for c in CELL_TYPES}
+        return {c: [self.op_sets[c][int(i)] for i in choice[c]] for c in self.cells}
 
     def architecture(self, choice: dict[str, torch.Tensor]) -> Architecture:
         names = self.op_names(choice)
         return Architecture.from_sample(names["normal"], names["reduce"])
 
-    def shrink(self, keep: int) -> dict[str, list[list[str]]]:
-        """Drop all but the ``keep`` strongest ops per edge; returns the dropped op names per edge."""
+    def shrink(self, keep: int | dict[str, int]) -> dict[str, list[list[str]]]:
+        """Drop all but the ``keep`` strongest ops per edge (one count, or one per cell type); returns the
+        dropped op names per edge."""
         dropped = {}
-        for cell in CELL_TYPES:
+        for cell in self.cells:
             alive = self.alive(cell)
-            new = shrink_alive(self.alpha[cell], alive, keep)
+            new = shrink_alive(self.alpha[cell], alive, keep if isinstance(keep, int) else keep[cell])
             ops = self.op_sets[cell]
             dropped[cell] = [[ops[j] for j, (was, now) in enumerate(zip(was_row, now_row)) if was and not now]
                              for was_row, now_row in zip(alive.tolist(), new.tolist())]

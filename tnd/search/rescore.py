@@ -12,14 +12,13 @@ import json
 from pathlib import Path
 from typing import Any, Callable
 
+from tnd.deploy.train import RESULT, TrainConfig, train
 from tnd.space.genotype import Genotype
 
 
 def rescore_by_training(cfg: Any, data: Any, entries: list[dict[str, Any]], out: Path, progress: bool = True,
                         echo: Callable[[str], None] = print) -> None:
     from tqdm import tqdm
-
-    from tnd.deploy.train import RESULT, TrainConfig, train
 
     d = cfg.derive
     tcfg = TrainConfig(dataset=cfg.dataset, data_dir=cfg.data_dir, layers=cfg.network.layers,

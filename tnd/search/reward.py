@@ -9,33 +9,16 @@ Forms (acc in [0, 1], c_k a cost, T_k its target, w_k its exponent or weight, w_
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from tnd.costs.objectives import ACCURACY, OBJECTIVES, get_objective
 from tnd.errors import TndError
 
-# Canonical unit of each cost, and what a user may write.
-UNITS: dict[str, dict[str, float]] = {
-    "params": {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9},
-    "flops": {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9},
-    "latency": {"ms": 1.0, "us": 1e-3, "s": 1e3, "": 1.0},        # milliseconds
-    "energy": {"mJ": 1.0, "uJ": 1e-3, "J": 1e3, "": 1.0},          # millijoules
-}
-CANONICAL_UNIT = {"params": "", "flops": "MAC", "latency": "ms", "energy": "mJ"}
+if TYPE_CHECKING:  # annotations only: the config module imports this one
+    from tnd.search.config import RewardConfig
+
 DEFAULT_EXPONENT = {"soft": -0.3, "hard": -1.0, "sum": -0.1}
-
-
-def parse_quantity(cost: str, text: str | float | int) -> float:
-    """``"1.5M"`` params, ``"2mJ"``, ``"1.5ms"``, ``"300us"``, or a plain number in canonical units."""
-    if isinstance(text, (int, float)) and not isinstance(text, bool):
-        return float(text)
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-z]*)\s*", str(text))
-    units = UNITS[cost]
-    if not m or m[2] not in units:
-        raise TndError(f"cannot read {cost} value {text!r}; write a number with one of the units "
-                       f"{', '.join(u for u in units if u) or '(none)'} (e.g. params=1.5M, latency=2ms, energy=3mJ)")
-    return float(m[1]) * units[m[2]]
 
 
 def soft_reward(acc: float, costs: Mapping[str, float], targets: Mapping[str, float],
@@ -64,14 +47,13 @@ REWARD_FORMS = {"soft": soft_reward, "hard": hard_reward, "sum": sum_reward}
 
 
 def _per_stage(cost: str, value: float | str | Sequence, n_stages: int, what: str) -> list[float]:
+    read = get_objective(cost).parse if what == "target" else float
     if isinstance(value, (list, tuple)):
         if len(value) != n_stages:
             raise TndError(f"reward: {what} for {cost} lists {len(value)} values but the search has "
                            f"{n_stages} stages; give one value or one per stage")
-        values = [parse_quantity(cost, v) if what == "target" else float(v) for v in value]
-    else:
-        values = [parse_quantity(cost, value) if what == "target" else float(value)] * n_stages
-    return values
+        return [read(v) for v in value]
+    return [read(value)] * n_stages
 
 
 @dataclass(frozen=True)
@@ -85,17 +67,16 @@ class RewardSpec:
     energy: str = "dynamic"
 
     @classmethod
-    def from_config(cls, cfg, n_stages: int) -> "RewardSpec":  # cfg: tnd.search.config.RewardConfig
-        from tnd.search.config import COSTS
-
+    def from_config(cls, cfg: RewardConfig, n_stages: int) -> RewardSpec:
         objectives = [o.strip() for o in cfg.objectives if o.strip()]
-        if not objectives or objectives[0] != "acc":
-            raise TndError(f"reward must start with 'acc' (e.g. --reward acc,latency), got {','.join(objectives)!r}")
+        if not objectives or objectives[0] != ACCURACY:
+            raise TndError(f"reward must start with '{ACCURACY}' (e.g. --reward acc,latency), "
+                           f"got {','.join(objectives)!r}")
         costs = objectives[1:]
-        unknown = [c for c in costs if c not in COSTS]
+        unknown = [c for c in costs if c not in OBJECTIVES]
         if unknown or len(set(costs)) != len(costs):
             raise TndError(f"reward: unknown or repeated objective(s) {', '.join(unknown) or ','.join(costs)}; "
-                           f"choose from acc,{','.join(COSTS)}")
+                           f"choose from {ACCURACY},{','.join(OBJECTIVES)}")
         extra = sorted((set(cfg.targets) | set(cfg.exponents)) - set(costs))
         if extra:
             raise TndError(f"reward: target/exponent given for {', '.join(extra)}, which is not in the reward "
@@ -103,8 +84,7 @@ class RewardSpec:
         targets, exponents = [], []
         for c in costs:
             if c not in cfg.targets:
-                raise TndError(f"reward: '{c}' needs a target, e.g. --target {c}="
-                               f"{ {'params': '1.5M', 'flops': '300M', 'latency': '2ms', 'energy': '5mJ'}[c] }")
+                raise TndError(f"reward: '{c}' needs a target, e.g. --target {c}={get_objective(c).example}")
             t = _per_stage(c, cfg.targets[c], n_stages, "target")
             if any(v <= 0 or not math.isfinite(v) for v in t):
                 raise TndError(f"reward: target for {c} must be positive")
@@ -126,7 +106,7 @@ class RewardSpec:
         for i, c in enumerate(self.costs):
             t = "/".join(f"{v:g}" for v in dict.fromkeys(self.targets[i]))
             w = "/".join(f"{v:g}" for v in dict.fromkeys(self.exponents[i]))
-            unit = CANONICAL_UNIT[c]
+            unit = get_objective(c).unit
             parts.append(f"{c} (target {t}{' ' + unit if unit else ''}, w {w})")
         return f"{self.form} reward: acc with " + ", ".join(parts)
 
@@ -134,4 +114,15 @@ class RewardSpec:
         return {"form": self.form, "objectives": ["acc", *self.costs], "energy": self.energy,
                 "targets": {c: list(self.targets[i]) for i, c in enumerate(self.costs)},
                 "exponents": {c: list(self.exponents[i]) for i, c in enumerate(self.costs)},
-                "units": {c: CANONICAL_UNIT[c] for c in self.costs}}
+                "units": {c: get_objective(c).unit for c in self.costs}}
+
+
+@dataclass(frozen=True)
+class Preference:
+    """One point of a Pareto series, resolved: its name and its complete reward."""
+
+    name: str
+    spec: RewardSpec
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, **self.spec.to_dict()}

@@ -8,8 +8,8 @@ A genotype keeps two of them per node: ``[[op, input_state], ...]``, two consecu
 from __future__ import annotations
 
 import ast
-import random
 import json
+import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,6 +132,17 @@ class Genotype:
         except (SyntaxError, ValueError, AssertionError):
             raise TndError("genotype: could not read the DARTS Genotype(...) text; check its brackets") from None
         return cls.from_dict(fields)
+
+    @classmethod
+    def coerce(cls, obj: Any) -> "Genotype":
+        """A Genotype from itself, a dict, DARTS's named tuple (anything with ``_asdict``) or its text."""
+        if isinstance(obj, cls):
+            return obj
+        if hasattr(obj, "_asdict"):
+            obj = {k: list(v) for k, v in obj._asdict().items()}
+        if isinstance(obj, str):
+            return cls.parse(obj)
+        return cls.from_dict(obj)
 
     @classmethod
     def load(cls, path: str | Path) -> "Genotype":

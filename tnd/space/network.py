@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
 from tnd.space.genotype import Architecture, CellArch, Genotype
 from tnd.space.ops import PARAMETER_FREE, FactorizedReduce, ReLUConvBN, build_op
 from tnd.space.plan import CellSlot, NetworkShape, plan_cells, reduction_cells, stem_channels
+from tnd.space.published import PUBLISHED
 
 
 def preprocessors(slot: CellSlot, affine: bool = True) -> tuple[nn.Module, nn.Module]:
@@ -133,13 +136,27 @@ def _cell_out_channels(arch: Architecture, slot: CellSlot) -> int:
     return len((arch.reduce if slot.reduction else arch.normal).concat) * slot.c
 
 
-def build_network(genotype: Genotype | Architecture, channels: int = 36, layers: int = 20,
+def build_network(genotype: Genotype | Architecture | dict | str | Any, channels: int = 36, layers: int = 20,
                   num_classes: int = 10, auxiliary: bool = False, in_channels: int = 3,
-                  input_size: int = 32) -> Network:
-    """The evaluation network for a genotype (or any discrete architecture)."""
-    arch = genotype if isinstance(genotype, Architecture) else Architecture.from_genotype(genotype)
-    shape = NetworkShape(channels=channels, layers=layers, num_classes=num_classes,
-                         in_channels=in_channels, input_size=input_size)
+                  input_size: int = 32, shape: NetworkShape | None = None) -> Network:
+    """The evaluation network for a genotype (or any discrete architecture).
+
+    Args:
+        genotype: a ``Genotype``, an ``Architecture``, a DARTS-style dict or named tuple, DARTS's
+            ``Genotype(...)`` text, or a published name (``DARTS_V2``, ``DARTS_V1``, ``PDARTS``).
+        channels, layers, num_classes, in_channels, input_size: the network's shape (DARTS's CIFAR-10
+            evaluation network by default); ignored when ``shape`` is given.
+        auxiliary: add DARTS's auxiliary head (training only).
+        shape: the whole shape as one record, e.g. ``NetworkShape.from_dict(checkpoint["shape"])``.
+    """
+    if isinstance(genotype, Architecture):
+        arch = genotype
+    elif isinstance(genotype, str) and genotype in PUBLISHED:
+        arch = Architecture.from_genotype(PUBLISHED[genotype])
+    else:
+        arch = Architecture.from_genotype(Genotype.coerce(genotype))
+    shape = shape or NetworkShape(channels=channels, layers=layers, num_classes=num_classes,
+                                  in_channels=in_channels, input_size=input_size)
     return Network(arch, shape, auxiliary)
 
 

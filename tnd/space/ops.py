@@ -141,5 +141,12 @@ register_op("conv_3x1_1x3")(lambda c, stride, affine: nn.Sequential(
 register_op("max_pool_5x5")(_pool("max", 5))
 register_op("max_pool_7x7")(_pool("max", 7))
 
+# NAS-Bench-201's convolutions (Dong & Yang, ICLR 2020): ReLU-Conv-BN, named as in its arch strings.
+# NB201 gives these convs a bias only when BN is not affine, where BN's mean subtraction cancels it; tnd
+# leaves it out in both cases (same function, and the evaluation networks, affine, are NB201's exactly).
+# none, skip_connect and avg_pool_3x3 are shared with DARTS above: the same modules in both spaces.
+register_op("nor_conv_1x1")(lambda c, stride, affine: ReLUConvBN(c, c, 1, stride, 0, affine))
+register_op("nor_conv_3x3")(lambda c, stride, affine: ReLUConvBN(c, c, 3, stride, 1, affine))
+
 # Identity-like ops: drop-path is not applied to them (as in DARTS), and derivation caps them.
 PARAMETER_FREE = frozenset({"none", "max_pool_3x3", "avg_pool_3x3", "max_pool_5x5", "max_pool_7x7"})

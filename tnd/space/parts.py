@@ -11,14 +11,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterable
+from typing import Callable, Iterable
 
 import torch
 from torch import nn
 
 from tnd.space.genotype import CANDIDATE_EDGES, Architecture, CellArch
 from tnd.space.network import Classifier, Stem, edge_stride
-from tnd.space.ops import FactorizedReduce, ReLUConvBN, build_op
+from tnd.space.ops import OPS, FactorizedReduce, ReLUConvBN, build_op
 from tnd.space.plan import CellSlot, NetworkShape, half, plan_cells, stem_channels
 
 # Parts that are not candidate ops.
@@ -139,8 +139,26 @@ class Concat(nn.Module):
         return torch.cat(xs, dim=1)
 
 
+PartFactory = Callable[[PartKey], nn.Module]
+
+# Structural parts of other spaces (NAS-Bench-201's residual blocks and head), registered by the space.
+PART_FACTORIES: dict[str, PartFactory] = {}
+
+
+def register_part(name: str) -> Callable[[PartFactory], PartFactory]:
+    def deco(factory: PartFactory) -> PartFactory:
+        if name in PART_FACTORIES or name in STRUCTURAL_PARTS or name in OPS:
+            raise ValueError(f"part {name!r} registered twice")
+        PART_FACTORIES[name] = factory
+        return factory
+
+    return deco
+
+
 def part_module(key: PartKey) -> nn.Module:
     """The module a part runs, exactly as the evaluation network builds it."""
+    if key.op in PART_FACTORIES:
+        return PART_FACTORIES[key.op](key)
     if key.op == "stem":
         return Stem(key.c_in, key.c_out)
     if key.op == "relu_conv_bn_1x1":

@@ -6,7 +6,8 @@ never disagree about a shape.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 from tnd.errors import TndError
 
@@ -27,6 +28,26 @@ class NetworkShape:
                 raise TndError(f"network: '{name}' must be a positive integer, got {v!r}")
         if self.channels % 2:
             raise TndError(f"network: 'channels' must be even (factorized reduce halves it), got {self.channels}")
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+    def input_chw(self) -> tuple[int, int, int]:
+        """One input image's (C, H, W)."""
+        return (self.in_channels, self.input_size, self.input_size)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], where: str = "network shape") -> NetworkShape:
+        """From a checkpoint's, a model's or a table's record; keys that are not shape fields (a checkpoint's
+        ``auxiliary``) are left to their owners."""
+        names = {f.name for f in fields(cls)}
+        missing = sorted({"channels", "layers", "num_classes", "in_channels", "input_size"} - set(data))
+        if missing:
+            raise TndError(f"{where}: missing {', '.join(missing)}")
+        try:
+            return cls(**{k: int(v) for k, v in data.items() if k in names})
+        except (TypeError, ValueError):
+            raise TndError(f"{where}: shape values must be integers, got {data!r}") from None
 
 
 @dataclass(frozen=True)
