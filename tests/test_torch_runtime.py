@@ -13,7 +13,7 @@ from profilers.latency import sample_calls, time_calls
 from profilers.torch_runtime import TorchModel, TorchSettings, check_torch_stack, measure_torch_overhead
 from tnd.cli.main import main
 from tnd.errors import TndError
-from tnd.lut.build import check_resumable, keys_for_config
+from tnd.lut.build import check_resumable
 from tnd.lut.table import LookupTable
 from tnd.space.parts import PartKey, part_inputs, part_module
 
@@ -99,7 +99,7 @@ def test_torch_table_says_torch_measured_it(torch_table):
     assert r["name"] == "torch" and r["device"] == "cpu" and r["provider"] == "torch-cpu"
     assert r["threads"] == 1 and r["timing"] == "perf_counter" and r["torch"] == torch.__version__
     assert "onnxruntime" not in r
-    keys = keys_for_config(load_search_config(str(d / "tiny.yaml")))
+    keys = load_search_config(str(d / "tiny.yaml")).part_keys()
     assert set(table.entries) == {str(k) for k in keys}
     assert all(e["latency_ms"]["median"] > 0 for e in table.entries.values())
     assert 0 < table.call_overhead_ms < 1.0
