@@ -18,7 +18,7 @@ from typing import Any, Callable
 import numpy as np
 
 from profilers.devices import check_device, detect, load_preset
-from profilers.energy import make_energy_meter
+from profilers import energy as energy_meters
 from profilers.latency import time_calls
 from tnd import atomic
 from tnd.errors import TndError
@@ -147,7 +147,7 @@ def validate_energy(table: LookupTable, models: list[Any], predicted: np.ndarray
     """Whole-network energy (total per inference) with the table's own meter, against the table's sum."""
 
     window = float(table.settings.get("energy_window_s") or 1.0)
-    meter = make_energy_meter(table.energy_method)
+    meter = energy_meters.make_energy_meter(table.energy_method)
     try:
         measured = np.array([meter.measure(m, min_window_s=window).per_call_mj for m in models])
     finally:
