@@ -9,7 +9,7 @@ with six 3x3 convs).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -119,22 +119,26 @@ class Cell(nn.Module):
         return nodes[-1]
 
 
+def macro_layout(shape: NB201Shape, make_cell: Callable[[int], nn.Module]) -> tuple[nn.Module, nn.ModuleList, nn.Module]:
+    """NB201's macro network around any cell: stem, 3 stages of N cells (``make_cell(channels)``) with a residual
+    reduction block between stages, and the head. The evaluation network and the supernet share it."""
+    blocks: list[nn.Module] = []
+    c_prev = shape.channels
+    for s, (c, _) in enumerate(shape.stages()):
+        if s:
+            blocks.append(ResNetBlock(c_prev, c))
+        blocks += [make_cell(c) for _ in range(shape.cells_per_stage)]
+        c_prev = c
+    return Stem(shape.in_channels, shape.channels), nn.ModuleList(blocks), Head(c_prev, shape.num_classes)
+
+
 class NB201Network(nn.Module):
     """The evaluation network of one cell: ``stem``, ``cells`` (cells and residual blocks in order), ``head``."""
 
     def __init__(self, arch: NB201Arch, shape: NB201Shape = NB201Shape()):
         super().__init__()
         self.arch, self.shape = arch, shape
-        self.stem = Stem(shape.in_channels, shape.channels)
-        blocks: list[nn.Module] = []
-        c_prev = shape.channels
-        for s, (c, _) in enumerate(shape.stages()):
-            if s:
-                blocks.append(ResNetBlock(c_prev, c))
-            blocks += [Cell(arch, c) for _ in range(shape.cells_per_stage)]
-            c_prev = c
-        self.cells = nn.ModuleList(blocks)
-        self.head = Head(c_prev, shape.num_classes)
+        self.stem, self.cells, self.head = macro_layout(shape, lambda c: Cell(arch, c))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)

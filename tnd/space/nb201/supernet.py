@@ -20,8 +20,7 @@ import torch
 from torch import nn
 
 from tnd.space.nb201.arch import EDGES, N_EDGES, N_NODES, NB201_OPS
-from tnd.space.nb201.network import Head, NB201Shape, ResNetBlock, node_sum
-from tnd.space.network import Stem
+from tnd.space.nb201.network import NB201Shape, macro_layout, node_sum
 from tnd.space.ops import build_op
 
 CELL_TYPES: tuple[str, ...] = ("cell",)
@@ -80,16 +79,7 @@ class NB201Supernet(nn.Module):
         self.mode, self.shape = mode, shape
         self.op_set = list(op_sets[kind])
         self.alive = [list(ops) for ops in alive_ops[kind]]
-        self.stem = Stem(shape.in_channels, shape.channels)
-        blocks: list[nn.Module] = []
-        c_prev = shape.channels
-        for s, (c, _) in enumerate(shape.stages()):
-            if s:
-                blocks.append(ResNetBlock(c_prev, c))
-            blocks += [SuperCell(self.alive, self.op_set, c) for _ in range(shape.cells_per_stage)]
-            c_prev = c
-        self.cells = nn.ModuleList(blocks)
-        self.head = Head(c_prev, shape.num_classes)
+        self.stem, self.cells, self.head = macro_layout(shape, lambda c: SuperCell(self.alive, self.op_set, c))
 
     def forward(self, x: torch.Tensor, choice: dict[str, list[str]] | None = None,
                 weights: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
