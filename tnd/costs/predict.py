@@ -11,7 +11,7 @@ from tnd.costs.lut_costs import LutCosts
 from tnd.lut.table import LookupTable
 from tnd.space.genotype import Architecture, Genotype
 from tnd.space.plan import NetworkShape
-from tnd.space.published import PUBLISHED
+from tnd.space.published import as_genotype
 
 
 def predict_costs(genotype: Genotype | dict | str | Any, table: LookupTable | str | Path | None = None,
@@ -27,7 +27,7 @@ def predict_costs(genotype: Genotype | dict | str | Any, table: LookupTable | st
     Returns:
         ``{"params": CostValue, "flops": ..., "latency": ..., "energy": ...}``; each value carries its source.
     """
-    g = PUBLISHED[genotype] if isinstance(genotype, str) and genotype in PUBLISHED else Genotype.coerce(genotype)
+    g = as_genotype(genotype)
     shape = shape or NetworkShape()
     models: list[Any] = [CountingCosts(shape)]
     if table is not None:

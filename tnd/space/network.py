@@ -10,7 +10,7 @@ from torch import nn
 from tnd.space.genotype import Architecture, CellArch, Genotype
 from tnd.space.ops import PARAMETER_FREE, FactorizedReduce, ReLUConvBN, build_op
 from tnd.space.plan import CellSlot, NetworkShape, plan_cells, reduction_cells, stem_channels
-from tnd.space.published import PUBLISHED
+from tnd.space.published import as_genotype
 
 
 def preprocessors(slot: CellSlot, affine: bool = True) -> tuple[nn.Module, nn.Module]:
@@ -149,12 +149,7 @@ def build_network(genotype: Genotype | Architecture | dict | str | Any, channels
         auxiliary: add DARTS's auxiliary head (training only).
         shape: the whole shape as one record, e.g. ``NetworkShape.from_dict(checkpoint["shape"])``.
     """
-    if isinstance(genotype, Architecture):
-        arch = genotype
-    elif isinstance(genotype, str) and genotype in PUBLISHED:
-        arch = Architecture.from_genotype(PUBLISHED[genotype])
-    else:
-        arch = Architecture.from_genotype(Genotype.coerce(genotype))
+    arch = genotype if isinstance(genotype, Architecture) else Architecture.from_genotype(as_genotype(genotype))
     shape = shape or NetworkShape(channels=channels, layers=layers, num_classes=num_classes,
                                   in_channels=in_channels, input_size=input_size)
     return Network(arch, shape, auxiliary)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from tnd.errors import TndError
 from tnd.space.genotype import Genotype
 
@@ -42,3 +44,8 @@ def published_genotype(name: str) -> Genotype:
     if name not in PUBLISHED:
         raise TndError(f"unknown published genotype {name!r}; choose one of {', '.join(PUBLISHED)}")
     return PUBLISHED[name]
+
+
+def as_genotype(obj: Any) -> Genotype:
+    """A published name (``DARTS_V2``), or anything ``Genotype.coerce`` reads (Genotype, dict, named tuple, text)."""
+    return PUBLISHED[obj] if isinstance(obj, str) and obj in PUBLISHED else Genotype.coerce(obj)
