@@ -50,11 +50,7 @@ def search(tmp_path, digits, reward, name, seed=0):
 # Seed 0 fails on main with torch 2.14 (also on the untouched commit 5d65a7d): 14-edge samples meet the latency
 # penalty by putting probability on `none`, which derivation throws away (issue 10, item 7). The fix (samples of
 # the derived form) is on branch issue10-loop; when it lands this mark must go.
-KNOWN_ISSUE_10_ITEM_7 = pytest.mark.xfail(reason="issue 10 item 7: the reward costs 14-edge samples, not the derived "
-                                                 "genotype", strict=False)
-
-
-@pytest.mark.parametrize("seed", [pytest.param(0, marks=KNOWN_ISSUE_10_ITEM_7), 1])
+@pytest.mark.parametrize("seed", [0, 1])
 def test_latency_reward_finds_a_faster_network_than_accuracy_alone(tmp_path, digits, seed):
     acc_only, table, cfg = search(tmp_path, digits, {"objectives": ["acc"]}, "acc", seed)
     fast, _, _ = search(tmp_path, digits, {"objectives": ["acc", "latency"], "targets": {"latency": "0.05ms"},

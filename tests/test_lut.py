@@ -67,7 +67,7 @@ dataset: digits
 seed: 0
 channels: 8
 stages:
-  - {cells: 3, ops: 3, epochs: 1, warmup_epochs: 0}
+  - {cells: 3, ops: 4, epochs: 1, warmup_epochs: 0}
 ops:
   normal: [none, skip_connect, max_pool_3x3, sep_conv_3x3]
   reduce: [none, skip_connect, max_pool_3x3, sep_conv_3x3]

@@ -74,7 +74,7 @@ def test_bad_flags_are_one_line_errors(argv, message, capsys, tmp_path):
 
 
 @pytest.mark.parametrize("yaml_text, message", [
-    ("stages: [{cells: 3, ops: 9, epochs: 1, warmup_epochs: 0}]\n", "'ops' must be between 2 and 8"),
+    ("stages: [{cells: 3, ops: 9, epochs: 1, warmup_epochs: 0}]\n", "the first stage keeps 9 of the 8 normal ops"),
     ("ops: {normal: [none, conv_9x9]}\n", "unknown op(s) conv_9x9"),
     ("policy: {samples: zero}\n", "policy.samples: expected an integer"),
     ("weights: {learning_rate: 0.1}\n", "unknown setting(s) learning_rate"),

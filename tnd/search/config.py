@@ -24,9 +24,12 @@ DATASET_SHAPES: dict[str, dict[str, int]] = {
 @dataclass
 class StageConfig:
     cells: int                 # supernet depth in this stage
-    ops: int                   # candidate ops kept per edge during this stage
+    ops: int | dict[str, int]  # candidate ops kept per edge during this stage: one count, or {normal: K, reduce: K}
     epochs: int
     warmup_epochs: int         # weights only, alpha frozen (guards against the "Matthew effect")
+
+    def keep(self, cell: str) -> int:
+        return self.ops if isinstance(self.ops, int) else self.ops[cell]
 
 
 @dataclass
@@ -59,6 +62,9 @@ class PolicyConfig:
     grad_clip: float = 5.0
     val_batch_size: int = 64
     reset_between_stages: bool = False  # authors' code re-initialises alpha each stage; tnd keeps survivors'
+    # derived: sample architectures of the form derivation outputs (two inputs per node, a real op on each),
+    # so the reward costs the network that will be deployed; edges: one op per candidate edge, `none` included.
+    sampling: Literal["derived", "edges"] = "derived"
 
 
 @dataclass
@@ -116,6 +122,9 @@ class PreferenceConfig:
 @dataclass
 class SearchConfig:
     name: str = "search"
+    # tnd: policy gradient on alpha (TND-NAS); random: the same supernet trained with uniform samples, then
+    # as many uniform samples scored as the policy scores, the best kept (random search with weight sharing)
+    strategy: Literal["tnd", "random"] = "tnd"
     dataset: str = "cifar10"
     data_dir: str | None = None
     seed: int = 0
@@ -181,17 +190,27 @@ def validate(cfg: SearchConfig) -> None:
                            f"known ops: {', '.join(OPS)}")
         if len(set(ops)) != len(ops) or len([o for o in ops if o != "none"]) < 1:
             raise TndError(f"search config: ops.{cell} must list distinct ops, at least one besides 'none'")
-    prev = min(len(cfg.ops.normal), len(cfg.ops.reduce))
+    sizes = {"normal": len(cfg.ops.normal), "reduce": len(cfg.ops.reduce)}
+    prev = dict(sizes)
     for i, st in enumerate(cfg.stages):
         where = f"search config: stages[{i}]"
         if st.cells < 1 or st.epochs < 1:
             raise TndError(f"{where}: 'cells' and 'epochs' must be at least 1")
         if not 0 <= st.warmup_epochs <= st.epochs:
             raise TndError(f"{where}: 'warmup_epochs' must be between 0 and epochs ({st.epochs})")
-        if not 2 <= st.ops <= prev:
-            raise TndError(f"{where}: 'ops' must be between 2 and {prev} (ops kept per edge only shrink; "
-                           "two keep a real op beside 'none')")
-        prev = st.ops
+        if isinstance(st.ops, dict) and set(st.ops) != set(sizes):
+            raise TndError(f"{where}: 'ops' as a mapping needs exactly the keys normal and reduce, "
+                           f"e.g. {{normal: 6, reduce: 4}}")
+        for cell in sizes:
+            k = st.keep(cell)
+            if i == 0 and k != sizes[cell]:
+                raise TndError(f"{where}: the first stage keeps {k} of the {sizes[cell]} {cell} ops, but nothing has "
+                               f"been learned yet to choose them; set ops to {sizes[cell]} there (per cell type: "
+                               "ops: {normal: N, reduce: M}) and shrink from the second stage on")
+            if not 2 <= k <= prev[cell]:
+                raise TndError(f"{where}: {cell} 'ops' must be between 2 and {prev[cell]} (ops kept per edge only "
+                               "shrink; two keep a real op beside 'none')")
+            prev[cell] = k
     if cfg.channels < 2 or cfg.channels % 2:
         raise TndError(f"search config: 'channels' must be an even number >= 2, got {cfg.channels}")
     NetworkShape(channels=cfg.network.channels, layers=cfg.network.layers)  # validates

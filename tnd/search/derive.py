@@ -1,8 +1,11 @@
 """From policy probabilities to a DARTS-compatible genotype.
 
-Per node keep the two incoming edges whose strongest non-`none` op is most probable, each with that
-op (DARTS). In the normal cell at most ``max_skip`` skip connections survive: while there are more,
-the weakest chosen skip is struck from its edge and the cell is derived again (P-DARTS).
+Per node keep the two incoming edges whose strongest non-`none` op is most probable (DARTS), or, for a
+policy that samples in this form, the two edges it prefers (``edge_scores``), each with its strongest real
+op. In the normal cell at most ``max_skip`` skip connections survive: while there are more, the weakest
+chosen skip is struck from its edge and the cell is derived again (P-DARTS). Where striking one more would
+leave a node with fewer than two usable edges, the cap is relaxed and a warning says so: a finished search
+is never lost to its derivation.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ import torch
 from tnd.space.genotype import CANDIDATE_EDGES, N_NODES, Genotype
 
 
-def derive_cell(probs: torch.Tensor, op_set: list[str], alive: torch.Tensor) -> list[tuple[str, int]]:
-    """probs, alive: (14 edges x ops). Returns 2 (op, input) pairs per node, strongest edge first."""
+def derive_cell(probs: torch.Tensor, op_set: list[str], alive: torch.Tensor,
+                edge_scores: torch.Tensor | None = None) -> list[tuple[str, int]]:
+    """probs, alive: (14 edges x ops). Returns 2 (op, input) pairs per node, strongest edge first.
+    ``edge_scores`` (one per edge) ranks the edges instead of their strongest op's probability."""
     usable = alive.clone()
     if "none" in op_set:
         usable[:, op_set.index("none")] = False
@@ -25,7 +30,8 @@ def derive_cell(probs: torch.Tensor, op_set: list[str], alive: torch.Tensor) -> 
             masked = probs[k].masked_fill(~usable[k], -1.0)
             j = int(masked.argmax())
             if usable[k, j]:
-                best.append((float(masked[j]), -k, op_set[j], CANDIDATE_EDGES[k][0]))
+                score = float(masked[j]) if edge_scores is None else float(edge_scores[k])
+                best.append((score, -k, op_set[j], CANDIDATE_EDGES[k][0]))
         if len(best) < 2:
             raise ValueError(f"node {node} has fewer than two edges with a real op alive; cannot derive")
         best.sort(reverse=True)
@@ -34,21 +40,39 @@ def derive_cell(probs: torch.Tensor, op_set: list[str], alive: torch.Tensor) -> 
 
 
 def derive_genotype(probs: dict[str, torch.Tensor], op_sets: dict[str, list[str]],
-                    alive: dict[str, torch.Tensor], max_skip: int = 2) -> Genotype:
+                    alive: dict[str, torch.Tensor], max_skip: int = 2,
+                    edge_scores: dict[str, torch.Tensor] | None = None,
+                    warnings: list[str] | None = None) -> Genotype:
+    """The genotype; ``warnings`` (if given) receives a line for every rule that had to be relaxed."""
+    scores = edge_scores or {}
     normal_probs = probs["normal"].clone()
     normal_alive = alive["normal"].clone()
-    normal = derive_cell(normal_probs, op_sets["normal"], normal_alive)
+    normal = derive_cell(normal_probs, op_sets["normal"], normal_alive, scores.get("normal"))
     if "skip_connect" in op_sets["normal"]:
         j = op_sets["normal"].index("skip_connect")
         while sum(op == "skip_connect" for op, _ in normal) > max_skip:
             chosen = _chosen_edges(normal)
             weakest = min((k for k in chosen if normal_alive[k, j] and _op_of(normal, k) == "skip_connect"),
                           key=lambda k: float(normal_probs[k, j]))
-            normal_alive[weakest, j] = False
-            normal = derive_cell(normal_probs, op_sets["normal"], normal_alive)
-    reduce = derive_cell(probs["reduce"], op_sets["reduce"], alive["reduce"])
+            trial = normal_alive.clone()
+            trial[weakest, j] = False
+            try:
+                normal = derive_cell(normal_probs, op_sets["normal"], trial, scores.get("normal"))
+            except ValueError:
+                kept = sum(op == "skip_connect" for op, _ in normal)
+                if warnings is not None:
+                    warnings.append(f"skip cap relaxed: {kept} skip connections kept in the normal cell (cap "
+                                    f"{max_skip}); striking another would leave a node without two real inputs")
+                break
+            normal_alive = trial
+    reduce = derive_cell(probs["reduce"], op_sets["reduce"], alive["reduce"], scores.get("reduce"))
     concat = tuple(range(2, N_NODES + 2))
     return Genotype(tuple(normal), concat, tuple(reduce), concat)
+
+
+def node_edges() -> list[list[int]]:
+    """The candidate edges entering each intermediate node of a DARTS cell (rows of alpha)."""
+    return [[k for k, (_, dst) in enumerate(CANDIDATE_EDGES) if dst == node] for node in range(N_NODES)]
 
 
 def _chosen_edges(pairs: list[tuple[str, int]]) -> list[int]:

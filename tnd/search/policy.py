@@ -1,7 +1,15 @@
-"""The architecture policy: one categorical per edge, softmax(alpha_e) over the ops still alive.
+"""The architecture policy: softmax(alpha_e) over the ops still alive on each edge.
+
+Two ways to draw an architecture from alpha:
+  ``edges``    one op per candidate edge, `none` included (14 edges per DARTS cell, nodes with 0-5 inputs);
+  ``derived``  the form derivation outputs (DARTS genotypes): per node two distinct incoming edges, drawn
+               without replacement from softmax over edge logits l_e = logsumexp of alpha_e over the real
+               (non-`none`) alive ops, and on each chosen edge one real op from softmax over those ops.
+               A row's level moves its edge's chance of being chosen; differences within the row move the
+               op, so reward, costs and the derived genotype all describe the same kind of network.
 
 The maths are pure functions on tensors (so the bandit test and the search loop share them);
-``Policy`` only holds alpha, the alive masks and the baseline.
+``Policy`` only holds alpha and the alive masks. In a ``derived`` choice an unchosen edge has index -1.
 """
 
 from __future__ import annotations
@@ -55,6 +63,47 @@ def update_baseline(baseline: float | None, mean_reward: float, decay: float) ->
     return mean_reward if baseline is None else baseline + decay * (mean_reward - baseline)
 
 
+def edge_logits(alpha: torch.Tensor, usable: torch.Tensor) -> torch.Tensor:
+    """l_e = logsumexp of alpha_e over the usable (alive, real) ops; -inf where an edge has none."""
+    return torch.logsumexp(alpha.masked_fill(~usable, NEG_INF), dim=-1)
+
+
+def sample_derived(alpha: torch.Tensor, usable: torch.Tensor, nodes: list[list[int]],
+                   generator: torch.Generator | None = None, uniform: bool = False) -> torch.Tensor:
+    """Two distinct edges per node and a real op on each (-1 on the other edges). ``uniform``: every
+    usable edge pair and op equally likely (warm-up)."""
+    a = torch.zeros_like(alpha) if uniform else alpha.detach()
+    logits = edge_logits(a, usable)
+    op_probs = masked_log_softmax(a, usable).exp()
+    choice = torch.full((alpha.shape[0],), -1, dtype=torch.long)
+    for edges in nodes:
+        idx = torch.tensor(edges)
+        picked = idx[torch.multinomial(torch.softmax(logits[idx], -1), 2, replacement=False, generator=generator)]
+        for e in picked.tolist():
+            choice[e] = int(torch.multinomial(op_probs[e], 1, generator=generator))
+    return choice
+
+
+def log_prob_derived(alpha: torch.Tensor, usable: torch.Tensor, nodes: list[list[int]],
+                     choice: torch.Tensor) -> torch.Tensor:
+    """log pi of a ``derived`` choice: per node the unordered pair {a, b} drawn without replacement,
+    p_a p_b / (1 - p_a) + p_b p_a / (1 - p_b), times the op probabilities on the chosen edges."""
+    logits = edge_logits(alpha, usable)
+    op_logp = masked_log_softmax(alpha, usable)
+    total = alpha.new_zeros(())
+    for edges in nodes:
+        idx = torch.tensor(edges)
+        logp = torch.log_softmax(logits[idx], -1)
+        chosen = [k for k, e in enumerate(edges) if int(choice[e]) >= 0]
+        la, lb = logp[chosen[0]], logp[chosen[1]]
+        # log(p_a p_b) + log(1/(1-p_a) + 1/(1-p_b)), computed stably with log1p(-p)
+        total = total + la + lb + torch.logaddexp(-torch.log1p(-la.exp()), -torch.log1p(-lb.exp()))
+        for k in chosen:
+            e = edges[k]
+            total = total + op_logp[e, choice[e]]
+    return total
+
+
 def shrink_alive(alpha: torch.Tensor, alive: torch.Tensor, keep: int) -> torch.Tensor:
     """Keep each edge's ``keep`` strongest alive ops (by alpha); ties go to the lower op index."""
     scores = alpha.detach().masked_fill(~alive, NEG_INF)
@@ -77,10 +126,14 @@ class Policy(torch.nn.Module):
     one cell of 6 edges), so the same policy serves every search space."""
 
     def __init__(self, op_sets: dict[str, list[str]], init_std: float = 1e-3,
-                 generator: torch.Generator | None = None, n_edges: int = N_EDGES):
+                 generator: torch.Generator | None = None, n_edges: int = N_EDGES,
+                 nodes: list[list[int]] | None = None, sampling: str = "edges"):
         super().__init__()
+        if sampling not in ("edges", "derived") or (sampling == "derived" and not nodes):
+            raise ValueError(f"unknown sampling {sampling!r} (derived sampling needs the cell's nodes)")
         self.op_sets = {cell: list(ops) for cell, ops in op_sets.items()}
         self.cells = tuple(self.op_sets)
+        self.nodes, self.sampling = nodes, sampling
         self.alpha = torch.nn.ParameterDict({
             cell: torch.nn.Parameter(init_std * torch.randn(n_edges, len(ops), generator=generator))
             for cell, ops in self.op_sets.items()})
@@ -93,17 +146,33 @@ class Policy(torch.nn.Module):
     def probs(self, cell: str) -> torch.Tensor:
         return masked_log_softmax(self.alpha[cell].detach(), self.alive(cell)).exp()
 
-    def sample(self, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
-        return {cell: sample_ops(self.alpha[cell], self.alive(cell), generator) for cell in self.cells}
+    def usable(self, cell: str) -> torch.Tensor:
+        """Alive ops that are real (not `none`): what a ``derived`` sample may put on an edge."""
+        real = torch.tensor([op != "none" for op in self.op_sets[cell]])
+        return self.alive(cell) & real
+
+    def sample(self, generator: torch.Generator | None = None, uniform: bool = False) -> dict[str, torch.Tensor]:
+        """One architecture; ``uniform`` ignores alpha (every alive choice equally likely)."""
+        if self.sampling == "derived":
+            return {c: sample_derived(self.alpha[c], self.usable(c), self.nodes, generator, uniform)
+                    for c in self.cells}
+        return {c: sample_ops(torch.zeros_like(self.alpha[c]) if uniform else self.alpha[c], self.alive(c),
+                              generator) for c in self.cells}
 
     def log_prob(self, choice: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.sampling == "derived":
+            return sum(log_prob_derived(self.alpha[c], self.usable(c), self.nodes, choice[c]) for c in self.cells)
         return sum(log_prob(self.alpha[c], self.alive(c), choice[c]) for c in self.cells)
+
+    def edge_scores(self, cell: str) -> torch.Tensor:
+        """How strongly each edge is preferred as a node's input under ``derived`` sampling."""
+        return edge_logits(self.alpha[cell].detach(), self.usable(cell))
 
     def entropy(self) -> torch.Tensor:
         return sum(entropy(self.alpha[c], self.alive(c)) for c in self.cells)
 
     def op_names(self, choice: dict[str, torch.Tensor]) -> dict[str, list[str]]:
-        return {c: [self.op_sets[c][int(i)] for i in choice[c]] for c in self.cells}
+        return {c: [self.op_sets[c][int(i)] if int(i) >= 0 else "none" for i in choice[c]] for c in self.cells}
 
     def architecture(self, choice: dict[str, torch.Tensor]) -> Architecture:
         names = self.op_names(choice)

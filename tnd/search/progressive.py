@@ -1,13 +1,19 @@
 """TND-NAS progressive search: sample a path, train its weights, score samples, step alpha by REINFORCE.
 
 For each preference (one point of a Pareto series) and each stage:
-  start of stage  shrink every edge to its top-k ops by alpha, build a deeper supernet (fresh weights)
-  every step      sample an architecture from alpha, train its weights on a training batch
+  start of stage  (from the second stage) shrink every edge to its top-k ops by alpha, optionally reset
+                  alpha, build a deeper supernet (fresh weights)
+  every step      sample an architecture (uniformly during warm-up, from alpha after), train its weights
+                  on a training batch
   after warm-up   every k steps: sample M architectures, reward = f(accuracy on a validation batch, costs),
-                  ascend (R - b) * grad log pi(a) with Adam, move the baseline b
-  end of search   derive a DARTS genotype, score it, record its costs
-Randomness is re-seeded from (seed, preference, stage, epoch), so a run resumed from an epoch-boundary
-checkpoint is bit-identical to one that was never interrupted.
+                  ascend (R - b) * grad log pi(a) with AdamW, move the baseline b
+  end of search   derive a DARTS genotype, score it, record its costs beside the policy's expected costs
+Randomness is re-seeded from (seed, stage, epoch): every member of a series sees the same random streams
+(common random numbers, so members differ by their preference alone), and a run resumed from an
+epoch-boundary checkpoint is bit-identical to one that was never interrupted.
+
+``strategy: random`` is the baseline at equal budget: the same supernet schedule trained on uniform samples,
+no shrinking, then as many uniform samples scored as the policy would have scored, the best one kept.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from tnd.costs.objectives import get_objective
 from tnd.errors import TndError
 from tnd.run_folder import load_state
 from tnd.search.config import SearchConfig, StageConfig
-from tnd.search.derive import derive_genotype
+from tnd.search.derive import derive_genotype, node_edges
 from tnd.search.policy import Policy, reinforce_loss, update_baseline
 from tnd.search.reward import Preference
 from tnd.search.supernet import Supernet
@@ -59,6 +65,24 @@ def genotype_choice(g: Genotype) -> dict[str, list[str]]:
     return out
 
 
+def one_hot_weights(policy: Policy, choice: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A sampled architecture as mixture weights: 1 on each edge's chosen op, 0 elsewhere (unchosen edges: 0)."""
+    out = {}
+    for cell in policy.cells:
+        w = torch.zeros_like(policy.alive(cell), dtype=torch.float32)
+        for e, j in enumerate(choice[cell].tolist()):
+            if j >= 0:
+                w[e, j] = 1.0
+        out[cell] = w
+    return out
+
+
+def choice_of(policy: Policy, names: dict[str, list[str]]) -> dict[str, torch.Tensor]:
+    """Op names per edge (``none`` = unused) back to the policy's indices."""
+    return {c: torch.tensor([policy.op_sets[c].index(n) if n in policy.op_sets[c] else -1 for n in names[c]])
+            for c in policy.cells}
+
+
 @dataclass(frozen=True)
 class Position:
     """One unit of work: an epoch of a stage of a preference, or (``epoch`` None) deriving its genotype."""
@@ -79,7 +103,7 @@ class Stage:
     policy: Policy
     supernet: Supernet
     w_opt: torch.optim.SGD
-    a_opt: torch.optim.Adam
+    a_opt: torch.optim.AdamW
     baseline: float | None = None
     epochs_done: int = 0
 
@@ -93,8 +117,8 @@ class EpochStreams:
     val: torch.Generator
 
     @classmethod
-    def at(cls, seed: int, pref: int, stage: int, epoch: int) -> EpochStreams:
-        return cls(*(torch.Generator().manual_seed(seed_of(seed, pref, stage, epoch, k)) for k in (3, 4, 5)))
+    def at(cls, seed: int, stage: int, epoch: int) -> EpochStreams:
+        return cls(*(torch.Generator().manual_seed(seed_of(seed, stage, epoch, k)) for k in (3, 4, 5)))
 
 
 @dataclass
@@ -159,21 +183,26 @@ class ProgressiveSearch:
         """The stage ``pos`` runs in: the current one, or the next one built from the current policy."""
         if current is not None and (current.pref, current.index) == (pos.pref, pos.stage):
             return current
-        if current is not None and current.pref == pos.pref:
-            policy = current.policy
-        else:
-            policy = Policy(self.cfg.op_sets(), generator=torch.Generator().manual_seed(
-                seed_of(self.cfg.seed, pos.pref, 0, 0, 1)))
+        policy = current.policy if current is not None and current.pref == pos.pref else self._new_policy()
         return self._start_stage(policy, pos.pref, pos.stage)
+
+    def _new_policy(self) -> Policy:
+        """The same initial alpha for every member of a series (common random numbers)."""
+        return Policy(self.cfg.op_sets(), generator=torch.Generator().manual_seed(seed_of(self.cfg.seed, 0, 0, 1)),
+                      nodes=node_edges(), sampling=self.cfg.policy.sampling)
 
     # ---- stages and epochs -------------------------------------------------------------------
     def _start_stage(self, policy: Policy, p: int, s: int) -> Stage:
-        """Shrink every edge to the stage's top-k ops, then a deeper supernet with fresh weights."""
+        """From the second stage on, shrink every edge to the stage's top-k ops by the alpha just learned
+        (then reset alpha if asked); then a deeper supernet with fresh weights. The random baseline never
+        shrinks: it has no alpha to shrink by."""
         cfg, stage = self.cfg, self.cfg.stages[s]
-        if s > 0 and cfg.policy.reset_between_stages:
-            policy.reset_alpha(generator=torch.Generator().manual_seed(seed_of(cfg.seed, p, s, 0, 1)))
-        dropped = policy.shrink(stage.ops)
-        n_dropped = sum(len(d) for cell in dropped.values() for d in cell)
+        n_dropped = 0
+        if s > 0 and cfg.strategy == "tnd":
+            dropped = policy.shrink({c: stage.keep(c) for c in policy.cells})
+            n_dropped = sum(len(d) for cell in dropped.values() for d in cell)
+            if cfg.policy.reset_between_stages:
+                policy.reset_alpha(generator=torch.Generator().manual_seed(seed_of(cfg.seed, s, 0, 1)))
         self._log({"event": "stage", "preference": self.prefs[p].name, "stage": s, "cells": stage.cells,
                    "ops_per_edge": stage.ops, "dropped": n_dropped,
                    "alive": {c: policy.alive_ops(c) for c in CELL_TYPES}})
@@ -181,12 +210,13 @@ class ProgressiveSearch:
 
     def _build_stage(self, policy: Policy, p: int, s: int) -> Stage:
         cfg, stage = self.cfg, self.cfg.stages[s]
-        torch.manual_seed(seed_of(cfg.seed, p, s, 0, 2))
+        torch.manual_seed(seed_of(cfg.seed, s, 0, 2))
         alive = {c: policy.alive_ops(c) for c in CELL_TYPES}
         supernet = Supernet(cfg.op_sets(), alive, cfg.supernet_shape(stage), cfg.weights.mode)
         w, a = cfg.weights, cfg.policy
         w_opt = torch.optim.SGD(supernet.parameters(), lr=w.lr, momentum=w.momentum, weight_decay=w.weight_decay)
-        a_opt = torch.optim.Adam(policy.parameters(), lr=a.lr, betas=tuple(a.betas), weight_decay=a.weight_decay)
+        # Decoupled weight decay: its pull on alpha does not depend on the reward's scale (accuracy in [0, 1]).
+        a_opt = torch.optim.AdamW(policy.parameters(), lr=a.lr, betas=tuple(a.betas), weight_decay=a.weight_decay)
         return Stage(p, s, self.prefs[p], stage, policy, supernet, w_opt, a_opt)
 
     def _steps_per_epoch(self) -> int:
@@ -201,11 +231,11 @@ class ProgressiveSearch:
     def _run_epoch(self, stage: Stage, e: int) -> dict[str, float]:
         """Weight steps on training batches; after warm-up, an alpha step every ``alpha_every`` of them."""
         cfg = self.cfg
-        streams = EpochStreams.at(cfg.seed, stage.pref, stage.index, e)
+        streams = EpochStreams.at(cfg.seed, stage.index, e)
         val = self._val_batches(streams.val)
         steps = self._steps_per_epoch()
         total_steps = steps * stage.config.epochs
-        learn_alpha = e >= stage.config.warmup_epochs
+        learn_alpha = e >= stage.config.warmup_epochs and cfg.strategy == "tnd"
         stage.supernet.train()
         losses, rewards = [], []
         batches = self.data.train.batches(cfg.weights.batch_size, shuffle=True, generator=streams.data, augment=True)
@@ -213,7 +243,7 @@ class ProgressiveSearch:
             lr = cosine_lr(cfg.weights.lr, cfg.weights.lr_min, e * steps + step, total_steps)
             for group in stage.w_opt.param_groups:
                 group["lr"] = lr
-            losses.append(self._weight_step(stage, x, y, streams.arch))
+            losses.append(self._weight_step(stage, x, y, streams.arch, uniform=not learn_alpha))
             if learn_alpha and (step + 1) % cfg.policy.alpha_every == 0:
                 xv, yv = next(val)
                 rewards.append(self._alpha_step(stage, xv, yv, streams.arch, e, step))
@@ -225,10 +255,13 @@ class ProgressiveSearch:
                    "alpha_learning": learn_alpha, "lr": lr, **stats})
         return stats
 
-    def _weight_step(self, stage: Stage, x: torch.Tensor, y: torch.Tensor, g_arch: torch.Generator) -> float:
+    def _weight_step(self, stage: Stage, x: torch.Tensor, y: torch.Tensor, g_arch: torch.Generator,
+                     uniform: bool) -> float:
+        """One SGD step on the weights of a sampled path (``uniform`` during warm-up, so a stage's fresh
+        weights are not trained only on the last stage's winners) or of the mixture."""
         policy = stage.policy
         if self.cfg.weights.mode == "sampled":
-            logits = stage.supernet(x, choice=policy.op_names(policy.sample(g_arch)))
+            logits = stage.supernet(x, choice=policy.op_names(policy.sample(g_arch, uniform=uniform)))
         else:
             logits = stage.supernet(x, weights={c: policy.probs(c) for c in CELL_TYPES})
         loss = nn.functional.cross_entropy(logits, y)
@@ -246,11 +279,7 @@ class ProgressiveSearch:
         rewards, accs, cost_log = [], [], {c: 0.0 for c in spec.costs}
         with torch.no_grad():  # BN in train mode (batch statistics), as the authors score samples
             for choice in choices:
-                acc = (stage.supernet(xv, choice=policy.op_names(choice)).argmax(1) == yv).float().mean().item()
-                t0 = time.perf_counter()
-                costs = self.costs(policy.architecture(choice))
-                self.cost_seconds += time.perf_counter() - t0
-                values = {c: costs[c].value for c in spec.costs}
+                acc, values = self._score(stage, choice, xv, yv)
                 rewards.append(spec.reward(acc, values, stage.index))
                 accs.append(acc)
                 for c in spec.costs:
@@ -272,12 +301,35 @@ class ProgressiveSearch:
                    "entropy": policy.entropy().detach().item()})
         return float(r.mean())
 
+    def _score(self, stage: Stage, choice: dict[str, torch.Tensor], xv: torch.Tensor,
+               yv: torch.Tensor) -> tuple[float, dict[str, float]]:
+        """A sample's accuracy on one validation batch, through the forward its weights were trained with
+        (the sampled path, or the mixture with one-hot weights), and its costs as the deployed network."""
+        policy = stage.policy
+        if self.cfg.weights.mode == "mixture":
+            logits = stage.supernet(xv, weights=one_hot_weights(policy, choice))
+        else:
+            logits = stage.supernet(xv, choice=policy.op_names(choice))
+        acc = (logits.argmax(1) == yv).float().mean().item()
+        t0 = time.perf_counter()
+        costs = self.costs(policy.architecture(choice))
+        self.cost_seconds += time.perf_counter() - t0
+        return acc, {c: costs[c].value for c in stage.preference.spec.costs}
+
     # ---- the end of a preference -------------------------------------------------------------
     def _finish_preference(self, stage: Stage) -> dict[str, Any]:
-        policy = stage.policy
-        genotype = derive_genotype({c: policy.probs(c) for c in CELL_TYPES}, self.cfg.op_sets(),
-                                   {c: policy.alive(c) for c in CELL_TYPES}, self.cfg.derive.max_skip)
-        accuracy = self.evaluate(stage.supernet, genotype)
+        """The member's genotype (derived from alpha, or the random baseline's best sample), its accuracy
+        on the whole validation split, its costs, and those costs against the target and the policy."""
+        policy, warnings = stage.policy, []
+        if self.cfg.strategy == "random":
+            genotype, sampled = self._best_random_sample(stage)
+            warnings.append(f"random baseline: best of {sampled} uniform samples by the reward")
+        else:
+            scores = {c: policy.edge_scores(c) for c in policy.cells} if policy.sampling == "derived" else None
+            genotype = derive_genotype({c: policy.probs(c) for c in policy.cells}, self.cfg.op_sets(),
+                                       {c: policy.alive(c) for c in policy.cells}, self.cfg.derive.max_skip,
+                                       edge_scores=scores, warnings=warnings)
+        accuracy = self.evaluate(stage, genotype)
         costs = self.costs(Architecture.from_genotype(genotype))
         fields = {k: get_objective(k).field for k in costs}
         entry = {
@@ -285,18 +337,69 @@ class ProgressiveSearch:
             "preference": stage.preference.to_dict(),
             "objectives": {"accuracy": accuracy, **{fields[k]: v.value for k, v in costs.items()}},
             "sources": {"accuracy": "supernet-validation", **{fields[k]: v.source for k, v in costs.items()}},
+            "targets": self._against_targets(stage, {k: v.value for k, v in costs.items()}),
+            "warnings": warnings,
         }
+        for w in warnings:
+            self._log({"event": "warning", "preference": stage.preference.name, "message": w})
         self._log({"event": "derived", "preference": stage.preference.name, **entry})
         return entry
 
-    def evaluate(self, supernet: Supernet, genotype: Genotype) -> float:
-        """Accuracy of the derived path on the whole validation split, with the shared weights."""
-        choice = genotype_choice(genotype)
+    def _against_targets(self, stage: Stage, derived: dict[str, float], n: int = 64) -> dict[str, Any]:
+        """Each rewarded cost of the derived network beside the last stage's target and the final policy's
+        expected cost (mean and range over ``n`` samples): is what is deployed what was optimised?"""
+        spec, policy = stage.preference.spec, stage.policy
+        g = torch.Generator().manual_seed(seed_of(self.cfg.seed, len(self.cfg.stages), 0, 6))
+        samples = [self.costs(policy.architecture(policy.sample(g))) for _ in range(n)]
+        out = {}
+        for i, c in enumerate(spec.costs):
+            values = [s[c].value for s in samples]
+            out[c] = {"target": spec.targets[i][-1], "derived": derived[c], "policy_mean": sum(values) / n,
+                      "policy_min": min(values), "policy_max": max(values)}
+        return out
+
+    def random_budget(self) -> int:
+        """How many samples the policy scores over the whole search: the random baseline scores as many."""
+        steps = self._steps_per_epoch()
+        per_epoch = steps // self.cfg.policy.alpha_every * self.cfg.policy.samples
+        return sum((st.epochs - st.warmup_epochs) * per_epoch for st in self.cfg.stages)
+
+    def _best_random_sample(self, stage: Stage) -> tuple[Genotype, int]:
+        """Random search with weight sharing: uniform samples scored on validation batches as the policy's
+        are, the best under the member's reward kept."""
+        spec, policy = stage.preference.spec, stage.policy
+        g = torch.Generator().manual_seed(seed_of(self.cfg.seed, len(self.cfg.stages), 0, 7))
+        val = self._val_batches(torch.Generator().manual_seed(seed_of(self.cfg.seed, len(self.cfg.stages), 0, 8)))
+        best, best_reward, k = None, float("-inf"), self.random_budget()
+        stage.supernet.train()
+        with torch.no_grad():
+            for _ in range(k):
+                choice = policy.sample(g, uniform=True)
+                xv, yv = next(val)
+                acc, values = self._score(stage, choice, xv, yv)
+                r = spec.reward(acc, values, stage.index)
+                if r > best_reward:
+                    best, best_reward = choice, r
+        assert best is not None
+        one_hot = one_hot_weights(policy, best)
+        scores = {c: one_hot[c].sum(-1) for c in policy.cells} if policy.sampling == "derived" else None
+        genotype = derive_genotype(one_hot, self.cfg.op_sets(), {c: policy.alive(c) for c in policy.cells},
+                                   self.cfg.derive.max_skip, edge_scores=scores)
+        return genotype, k
+
+    def evaluate(self, stage: Stage, genotype: Genotype) -> float:
+        """Accuracy of the derived path on the whole validation split, with the shared weights, through the
+        same forward the samples were scored with."""
+        choice = choice_of(stage.policy, genotype_choice(genotype))
         correct = 0
-        supernet.train()  # batch statistics: shared BN running stats belong to no single path
+        stage.supernet.train()  # batch statistics: shared BN running stats belong to no single path
         with torch.no_grad():
             for x, y in self.data.val.batches(self.cfg.policy.val_batch_size):
-                correct += int((supernet(x, choice=choice).argmax(1) == y).sum())
+                if self.cfg.weights.mode == "mixture":
+                    logits = stage.supernet(x, weights=one_hot_weights(stage.policy, choice))
+                else:
+                    logits = stage.supernet(x, choice=stage.policy.op_names(choice))
+                correct += int((logits.argmax(1) == y).sum())
         return correct / len(self.data.val)
 
     # ---- checkpoint and log ------------------------------------------------------------------
@@ -327,7 +430,7 @@ class ProgressiveSearch:
         p, s, done = state["pref"], state["stage"], state["epoch"]
         stage = None
         if "policy" in state:
-            policy = Policy(self.cfg.op_sets())
+            policy = self._new_policy()
             policy.load_state_dict(state["policy"])
             stage = self._build_stage(policy, p, s)
             stage.supernet.load_state_dict(state["supernet"])
