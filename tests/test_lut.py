@@ -539,10 +539,13 @@ def test_leave_one_out_recovers_exact_linear_data():
     rng = np.random.default_rng(0)
     X = rng.uniform(0.1, 2.0, size=(20, 3))
     y = X @ np.array([2.0, 0.5, 3.0]) + 0.7
-    coef, b = fit_groups(X, y)
-    assert np.allclose(coef, [2.0, 0.5, 3.0], atol=1e-8) and b == pytest.approx(0.7, abs=1e-8)
-    out = leave_one_out(X, y)
-    assert np.allclose(out, y, rtol=1e-8)
+    exact = dict(ridge=0.0, min_networks=0)   # no pull towards 1: the exact weights come back
+    fit = fit_groups(X, y, **exact)
+    assert np.allclose(fit.coef, [2.0, 0.5, 3.0], atol=1e-8) and fit.intercept == pytest.approx(0.7, abs=1e-8)
+    assert np.allclose(leave_one_out(X, y, **exact), y, rtol=1e-8)
+    shrunk = fit_groups(X, y)                 # the default pulls each weight a little towards 1
+    assert np.allclose(shrunk.coef, [2.0, 0.5, 3.0], rtol=0.1)
+    assert np.all(np.abs(shrunk.coef - 1) <= np.abs(fit.coef - 1) + 1e-9)
 
 
 def test_sample_networks_cycles_shapes():

@@ -8,6 +8,7 @@ import pytest
 
 from tnd.cli.main import main
 from tnd.search.config import load_search_config
+from tnd.search.plan_report import stage_steps
 from tnd.search.run import run_search
 from tnd.space import Genotype
 
@@ -46,6 +47,8 @@ def test_search_writes_its_run_folder(tmp_path, digits):
     records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
     alpha = [r for r in records if r["event"] == "alpha"]
     assert alpha and all({"reward", "baseline", "accuracy", "entropy", "costs"} <= set(r) for r in alpha)
+    assert len(alpha) == sum(stage_steps(cfg, st, len(digits.train))["alpha_steps"] for st in cfg.stages)  # the plan
+    assert on_disk["hypervolume"]["range_source"]["params"]["source"].startswith("cheapest and dearest")
     # Refuses to overwrite a finished search without --resume.
     with pytest.raises(Exception, match="--resume"):
         run_search(cfg, tmp_path, data=digits, progress=False, echo=lambda s: None)

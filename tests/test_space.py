@@ -96,3 +96,37 @@ def test_sampled_forward_touches_only_sampled_ops():
                 grads = [p.grad is not None for p in op.parameters()]
                 if grads:
                     assert all(grads) == (name == choice[kind][k])
+
+
+AUTHORS_NORMAL = ["none", "skip_connect", "sep_conv_3x3", "sep_conv_5x5", "sep_conv_7x7", "dil_conv_3x3",
+                  "dil_conv_5x5", "conv_3x3", "conv_3x1_1x3"]
+AUTHORS_REDUCE = ["none", "skip_connect", "max_pool_3x3", "avg_pool_3x3", "max_pool_5x5", "max_pool_7x7"]
+
+
+@pytest.mark.parametrize("op", sorted(set(AUTHORS_NORMAL + AUTHORS_REDUCE) | set(PRIMITIVES)))
+@pytest.mark.parametrize("stride", [1, 2])
+@pytest.mark.parametrize("size", [8, 7])
+def test_every_candidate_op_builds_and_keeps_its_shape(op, stride, size):
+    """The authors' op sets (9 normal, 6 reduce) are all registered and map (B, C, H, W) to (B, C, H/s, W/s)."""
+    from tnd.space.ops import OPS, build_op
+
+    assert op in OPS
+    out = build_op(op, 6, stride)(torch.randn(2, 6, size, size))
+    expect = -(-size // stride)
+    assert tuple(out.shape) == (2, 6, expect, expect)
+
+
+def test_authors_ops_are_built_as_their_code_defines_them():
+    from torch import nn
+
+    from tnd.space.ops import build_op
+
+    c = 8
+    n_params = lambda op: sum(p.numel() for p in build_op(op, c, 1).parameters())  # noqa: E731
+    bn = 2 * c
+    assert n_params("conv_3x3") == 9 * c * c + bn                   # ReLU-Conv(3x3)-BN
+    assert n_params("conv_3x1_1x3") == 2 * 3 * c * c + bn           # ReLU-Conv(1x3)-Conv(3x1)-BN
+    assert n_params("sep_conv_7x7") == 2 * (49 * c + c * c + bn)    # two depthwise-7x7 + pointwise + BN blocks
+    for pool, k in (("max_pool_5x5", 5), ("max_pool_7x7", 7)):
+        m = build_op(pool, c, 2)
+        assert isinstance(m, nn.MaxPool2d) and m.kernel_size == k and m.padding == k // 2 and n_params(pool) == 0

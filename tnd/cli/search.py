@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from tnd.errors import TndError
+from tnd.search.reward import EXPONENT_HELP, REWARD_FORM_HELP, TARGET_HELP, parse_exponent
 
 
 def parse_assignments(text: str, flag: str) -> dict[str, str]:
@@ -30,10 +31,7 @@ def parse_preference(text: str) -> dict[str, Any]:
         target, at, exp = value.partition("@")
         targets[cost] = target
         if at:
-            try:
-                exponents[cost] = float(exp)
-            except ValueError:
-                raise TndError(f"--preference: exponent {exp!r} for {cost} is not a number") from None
+            exponents[cost] = parse_exponent(exp)
     return {"name": name.strip(), "targets": targets, "exponents": exponents}
 
 
@@ -42,7 +40,8 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     o: dict[str, Any] = {}
     for flag, key in (("name", "name"), ("dataset", "dataset"), ("data_dir", "data_dir"), ("seed", "seed"),
                       ("device", "cost.device"), ("lut", "cost.lut"), ("mode", "weights.mode"),
-                      ("reward_form", "reward.form"), ("energy", "reward.energy")):
+                      ("reward_form", "reward.form"), ("energy", "reward.energy"), ("strategy", "strategy"),
+                      ("accuracy_scale", "reward.accuracy")):
         if getattr(args, flag) is not None:
             o[key] = getattr(args, flag)
     if args.strict_lut:
@@ -54,10 +53,7 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     if args.target is not None:
         o.update({f"reward.targets.{c}": v for c, v in parse_assignments(args.target, "--target").items()})
     if args.exponent is not None:
-        try:
-            exps = {k: float(v) for k, v in parse_assignments(args.exponent, "--exponent").items()}
-        except ValueError:
-            raise TndError("--exponent: values must be numbers, e.g. --exponent params=-0.3") from None
+        exps = {k: parse_exponent(v) for k, v in parse_assignments(args.exponent, "--exponent").items()}
         o.update({f"reward.exponents.{c}": v for c, v in exps.items()})
     prefs = list(args.preference or [])
     if args.preferences:
@@ -72,12 +68,23 @@ def run(args: argparse.Namespace) -> int:
     from tnd.search.run import run_search
 
     cfg = load_search_config(args.config, overrides_from(args))
+    if args.dry_run:
+        from tnd.search.run import plan_search
+
+        print(plan_search(cfg))
+        return 0
     if args.download:
         from tnd.data import ensure_downloaded
 
         ensure_downloaded(cfg.dataset, cfg.data_dir)
     out = args.out or f"runs/{cfg.name}"
-    result = run_search(cfg, out, resume=args.resume, progress=not args.no_progress)
+    if args.seeds is not None:
+        from tnd.search.seeds import parse_seeds, run_seeds
+
+        result = run_seeds(cfg, parse_seeds(args.seeds), out, run_search, resume=args.resume,
+                           progress=not args.no_progress)
+    else:
+        result = run_search(cfg, out, resume=args.resume, progress=not args.no_progress)
     return 0 if result is not None else 1
 
 
@@ -90,13 +97,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", help="digits, cifar10 or cifar100")
     p.add_argument("--data-dir", help="folder holding the CIFAR files")
     p.add_argument("--download", action="store_true", help="fetch CIFAR into --data-dir if it is not there")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=int, help="random seed of the search (data split, weights, samples)")
+    p.add_argument("--seeds", metavar="S,S,...",
+                   help="run the whole series once per seed (e.g. 0,1,2 or 0-4) into OUT/seed-S, then report each "
+                        "member's mean and spread (OUT/seeds.json) and draw every seed's front (OUT/pareto_seeds.png)")
+    p.add_argument("--strategy", choices=("tnd", "random"),
+                   help="tnd: policy gradient on alpha; random: the equal-budget baseline (uniformly sampled "
+                        "supernet, as many uniform samples scored as the policy scores, the best by the reward kept)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the resolved plan (stages, op sets, rewards, cheapest and dearest network, steps) "
+                        "and exit without training")
     p.add_argument("--out", help="run folder (default runs/<name>)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its checkpoint")
     p.add_argument("--reward", help="objectives, accuracy first: acc,params | acc,latency,energy | ...")
-    p.add_argument("--target", help="targets per cost, e.g. params=1.5M,latency=2ms,energy=5mJ")
-    p.add_argument("--exponent", help="exponent (weight) per cost, negative penalises, e.g. params=-0.3")
-    p.add_argument("--reward-form", choices=("soft", "hard", "sum"))
+    p.add_argument("--target", help=TARGET_HELP)
+    p.add_argument("--exponent", help=EXPONENT_HELP)
+    p.add_argument("--reward-form", choices=("auto", "mnas", "soft", "hard", "sum"), help=REWARD_FORM_HELP)
+    p.add_argument("--accuracy-scale", choices=("fraction", "percent"),
+                   help="the scale accuracy enters the reward on: a fraction in [0, 1] (default) or percent "
+                        "(the TND-NAS authors' code)")
     p.add_argument("--energy", choices=("dynamic", "total"),
                    help="which energy the reward reads: above idle (default) or total; TDP estimates have only total")
     p.add_argument("--preference", action="append", metavar="NAME:COST=TARGET[@EXP],...",

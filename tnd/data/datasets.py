@@ -177,6 +177,26 @@ def load_dataset(name: str, data_dir: str | Path | None = None, seed: int = 0, v
     raise TndError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
 
 
+# Images per class in each dataset's official training set (CIFAR) or whole set (digits), for split sizes
+# known without loading anything (a dry-run plan counts steps from them).
+_CLASS_COUNTS = {"digits": (178, 182, 177, 183, 181, 182, 181, 179, 174, 180), "cifar10": (5000,) * 10,
+                 "cifar100": (500,) * 100}
+_DIGITS_FRACTIONS = (0.6, 0.2, 0.2)
+
+
+def search_split_sizes(name: str, val_fraction: float = 0.5) -> tuple[int, int]:
+    """(train, val) sizes ``load_dataset`` gives, computed as its stratified split rounds them."""
+    if name not in _CLASS_COUNTS:
+        raise TndError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    fractions = _DIGITS_FRACTIONS if name == "digits" else (1 - val_fraction, val_fraction)
+    sizes = [0] * len(fractions)
+    for n in _CLASS_COUNTS[name]:
+        bounds = [0, *np.cumsum([round(f * n) for f in fractions[:-1]]), n]
+        for k in range(len(fractions)):
+            sizes[k] += int(bounds[k + 1] - bounds[k])
+    return sizes[0], sizes[1]
+
+
 def _stratified_split(y: np.ndarray, fractions: tuple[float, ...], seed: int) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     parts: list[list[int]] = [[] for _ in fractions]
@@ -194,7 +214,7 @@ def _digits(seed: int) -> DatasetSplits:
     d = load_digits()
     x = torch.tensor(d.images, dtype=torch.float32).unsqueeze(1)   # 0..16
     y = torch.tensor(d.target, dtype=torch.int64)
-    train, val, test = _stratified_split(d.target, (0.6, 0.2, 0.2), seed)
+    train, val, test = _stratified_split(d.target, _DIGITS_FRACTIONS, seed)
     mean, std = float(x.mean() / 16), float((x / 16).std())
 
     def split(idx: np.ndarray) -> Split:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tnd.lut.estimate import format_fit
 from tnd.lut.table import LookupTable
 
 
@@ -65,4 +66,6 @@ def summarise(table: LookupTable, top: int = 5) -> str:
                      f"{c['raw']['spearman']:.3f} / calibrated {c['calibrated']['spearman']:.3f}, MAPE raw "
                      f"{c['raw']['mape']:.1%} / calibrated {c['calibrated']['mape']:.1%}; test-retest Spearman "
                      f"{c['retest']['spearman']:.3f}")
+        if c.get("fit"):
+            lines.append(format_fit(c["fit"]))
     return "\n".join(lines)

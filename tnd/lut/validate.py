@@ -3,8 +3,9 @@
 Random genotypes at the widths and depths the table covers are predicted from the table, exported
 whole and measured with the same provider and threads, twice, in shuffled order. The two passes give
 the measurement's own ceiling (test-retest), the yardstick the table's agreement is read against. A
-linear calibration (measured ~ a * table sum + b) is fitted; its error is reported by leave-one-out
-cross-validation so that it is never scored on the networks it was fitted to.
+linear calibration (measured ~ intercept + sum over part families of weight x the family's table sum) is
+fitted; its error is reported by leave-one-out cross-validation so that it is never scored on the networks
+it was fitted to. The weights are shrunk towards 1 within bounds, and each is stored with its bootstrap spread.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from profilers import energy as energy_meters
 from profilers.latency import time_calls
 from tnd import atomic
 from tnd.errors import TndError
-from tnd.lut.estimate import GROUP_ORDER, NetworkEstimate, fit_groups, leave_one_out
+from tnd.lut.estimate import GROUP_ORDER, NetworkEstimate, calibration_fit, format_fit, leave_one_out
 from tnd.lut.runtime import describe, module_model, runtime_name, settings_for_table
 from tnd.lut.table import LookupTable
 from tnd.space.genotype import Architecture, random_genotype
@@ -107,7 +108,8 @@ def validate_lut(req: ValidateRequest, echo: Callable[[str], None] = print) -> d
         passes.append(medians)
     measured = (passes[0] + passes[1]) / 2
     predicted, X = np.array(predicted), np.array(group_sums)
-    coef, intercept = fit_groups(X, measured)
+    fit = calibration_fit(X, measured, GROUP_ORDER, seed=req.seed)
+    coef, intercept = np.array([fit["coef"][g] for g in GROUP_ORDER]), fit["intercept"]
     report = {
         "lut": str(table.path), "device": device.to_dict(), "runtime": runtime_name(runtime),
         "provider": runtime.provider, "threads": runtime.threads,
@@ -117,8 +119,7 @@ def validate_lut(req: ValidateRequest, echo: Callable[[str], None] = print) -> d
         "calibrated": {**agreement(leave_one_out(X, measured), measured), "method": "leave-one-out"},
         "retest": {"spearman": agreement(passes[0], passes[1])["spearman"],
                    "mean_change": float(np.mean(np.abs(passes[0] - passes[1]) / measured))},
-        "fit": {"kind": "grouped-linear/1", "coef": dict(zip(GROUP_ORDER, map(float, coef))),
-                "intercept": intercept, "target": "latency_ms"},
+        "fit": fit,
         "networks": [{"shape": s.to_dict(), "genotype": g.to_dict(), "predicted_ms": float(pr),
                       "calibrated_ms": float(X[i] @ coef + intercept), "group_sums_ms": X[i].tolist(),
                       "measured_ms": float(m), "pass_ms": [float(passes[0][i]), float(passes[1][i])]}
@@ -201,9 +202,7 @@ def format_report(r: dict[str, Any]) -> str:
     g = r["goal"]
     lines.append(f"goal (Spearman >= 0.9 x retest, MAPE <= max(2 x retest change, 15%)): "
                  f"{'met' if g['met'] else 'NOT met'}")
-    fit = r["fit"]
-    lines.append("calibration: measured = " + " + ".join(f"{c:.2f} x {g}" for g, c in fit["coef"].items())
-                 + f" + {fit['intercept']:.4f} ms (sums of table entries per part family, overhead removed)")
+    lines.append(format_fit(r["fit"]))
     return "\n".join(lines)
 
 

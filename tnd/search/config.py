@@ -67,13 +67,20 @@ class PolicyConfig:
     sampling: Literal["derived", "edges"] = "derived"
 
 
+# An exponent per cost: one number, one per stage, or (mnas form) {below: ..., above: ...}, each either.
+Exponent = float | list[float] | dict[str, float | list[float]]
+
+
 @dataclass
 class RewardConfig:
     objectives: list[str] = field(default_factory=lambda: ["acc"])
-    form: Literal["soft", "hard", "sum"] = "soft"
+    # auto = mnas (two-sided, the target is where the penalty steepens, so it moves the result); soft is
+    # TND-NAS's product, in which the target only rescales the reward. See tnd.search.reward.
+    form: Literal["auto", "mnas", "soft", "hard", "sum"] = "auto"
     targets: dict[str, float | str | list[float | str]] = field(default_factory=dict)  # "1.5M", "2ms"
-    exponents: dict[str, float | list[float]] = field(default_factory=dict)
+    exponents: dict[str, Exponent] = field(default_factory=dict)
     energy: Literal["dynamic", "total"] = "dynamic"   # which energy figure the reward reads
+    accuracy: Literal["fraction", "percent"] = "fraction"  # the scale accuracy enters the reward on
 
 
 @dataclass
@@ -85,6 +92,9 @@ class DeriveConfig:
     evaluate: Literal["supernet", "train"] = "supernet"
     train_epochs: int = 10
     train_lr: float = 0.05
+    # Stated range per cost for the normalised hypervolume, e.g. {latency: [0.05ms, 0.5ms]}; a cost not
+    # named here is normalised over the cheapest and dearest derivable network (tnd.search.cost_range).
+    hv_range: dict[str, list[float | str]] | None = None
 
 
 @dataclass
@@ -111,7 +121,7 @@ class PreferenceConfig:
 
     name: str
     targets: dict[str, float | str | list[float | str]] = field(default_factory=dict)  # "1.5M", "2ms"
-    exponents: dict[str, float | list[float]] = field(default_factory=dict)
+    exponents: dict[str, Exponent] = field(default_factory=dict)
 
     def applied_to(self, reward: RewardConfig) -> RewardConfig:
         """The search's reward with this preference's targets and exponents laid over it."""

@@ -16,11 +16,14 @@ from tnd.result_file import RESULT_FORMAT, RESULT_NAME
 from tnd.run_folder import open_run_folder
 from tnd.search.config import SearchConfig
 from tnd.search.lut_source import load_search_lut
+from tnd.search.cost_range import CostRange, cost_ranges
+from tnd.search.normalised_hv import ObjectiveRange, normalised_hypervolume
 from tnd.search.pareto import hypervolume, pareto_front
 from tnd.search.plots import plot_front
 from tnd.search.progressive import ProgressiveSearch
 from tnd.search.rescore import rescore_by_training
-from tnd.search.reward import Preference
+from tnd.search.plan_report import describe_plan
+from tnd.search.reward import Preference, equivalence_message
 from tnd.space.genotype import Genotype
 
 
@@ -38,29 +41,58 @@ def build_costs(cfg: SearchConfig, prefs: list[Preference]) -> CostSuite:
     return CostSuite(models)
 
 
-def front_of(entries: list[dict[str, Any]], costs: list[str]) -> tuple[list[int], float, list[float], list[str]]:
-    """Pareto indices and hypervolume over (error, costs...), reference point stated alongside."""
+ERROR_RANGE = (0.0, 1.0)   # error = 1 - accuracy, accuracy a fraction: its stated range
+
+
+def hypervolume_ranges(cfg: SearchConfig, costs: CostSuite, names: list[str]) -> dict[str, CostRange]:
+    """Each cost's stated range: ``derive.hv_range`` where given, else the cheapest and dearest derivable network."""
+    return cost_ranges(names, cfg.op_sets(), costs, cfg.derive.hv_range)
+
+
+def front_of(entries: list[dict[str, Any]], costs: list[str], ranges: dict[str, CostRange]) -> dict[str, Any]:
+    """Pareto indices and hypervolume over (error, costs...), all minimised.
+
+    Comparable across runs: each objective is scaled to [0, 1] over a stated range (error over [0, 1], each
+    cost over ``ranges``) and the reference point is (1, ..., 1), as MODNAS does; the raw figure (reference:
+    error 1 and each range's upper end) is reported beside it. A dominated member changes neither."""
     fields = ["error"] + [get_objective(c).field for c in costs]
     points = [[1.0 - e["objectives"]["accuracy"]] + [e["objectives"][f] for f in fields[1:]] for e in entries]
-    reference = [1.0] + [1.1 * max(p[i] for p in points) for i in range(1, len(fields))]
-    return pareto_front(points), hypervolume(points, reference), reference, fields
+    lower = [ERROR_RANGE[0]] + [ranges[c].lower for c in costs]
+    upper = [ERROR_RANGE[1]] + [ranges[c].upper for c in costs]
+    objective_range = ObjectiveRange(tuple(lower), tuple(upper))
+    outside = [i for i, p in enumerate(points) if any(not lo <= v <= hi for v, lo, hi in zip(p, lower, upper))]
+    return {
+        "pareto": pareto_front(points),
+        "hypervolume": {
+            "value": normalised_hypervolume(points, objective_range) if points else 0.0,
+            "objectives": fields,
+            "reference": [1.0] * len(fields),
+            "range": {f: [lo, hi] for f, lo, hi in zip(fields, lower, upper)},
+            "range_source": {"error": "error = 1 - accuracy, a fraction",
+                             **{get_objective(c).field: ranges[c].to_dict() for c in costs}},
+            "raw": {"value": hypervolume(points, upper), "reference": upper},
+            "outside_range": outside,
+            "note": "all objectives minimised; value: normalised to [0, 1] over 'range' with reference (1, ..., 1); "
+                    "raw: in the objectives' units with reference at each range's upper end (error = 1 - accuracy, "
+                    "its source: genotypes[].sources); members in 'outside_range' count for nothing",
+        },
+    }
 
 
 def write_result(out: Path, cfg: SearchConfig, prefs: list[Preference], entries: list[dict[str, Any]],
-                 seconds: float, cost_seconds: float | None = None,
-                 scoring_seconds: float | None = None) -> dict[str, Any]:
-    front, hv, reference, fields = front_of(entries, rewarded_costs(prefs) or ["params"])
+                 seconds: float, ranges: dict[str, CostRange], cost_seconds: float | None = None,
+                 scoring_seconds: float | None = None, warnings: list[str] | None = None) -> dict[str, Any]:
+    front = front_of(entries, list(ranges), ranges)
     result = {
         "format": RESULT_FORMAT,
         "config": cfg.to_dict(),
         "reward": [p.to_dict() for p in prefs],
         "genotypes": entries,
-        "pareto": front,
-        "hypervolume": {"value": hv, "objectives": fields, "reference": reference,
-                        "note": "all objectives minimised; error = 1 - accuracy (its source: genotypes[].sources)"},
+        **front,
         "search_seconds": seconds,
         "cost_model_seconds": cost_seconds,  # time inside the cost model (this process; a resume restarts it)
         "scoring_seconds": scoring_seconds,  # short trainings of the derived genotypes (derive.evaluate: train)
+        "warnings": list(warnings or []),    # about the series as a whole (each member has its own)
     }
     atomic.write_json(out / RESULT_NAME, result)
     return result
@@ -93,11 +125,16 @@ def run_search(cfg: SearchConfig, out: str | Path, resume: bool = False, progres
     out.mkdir(parents=True, exist_ok=True)
     atomic.write_text(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     search = ProgressiveSearch(cfg, prefs, data, costs, out, resume=resume, progress=progress)
+    # Before the search, so that a range the cost model cannot give stops the run at once, not after it.
+    ranges = hypervolume_ranges(cfg, costs, rewarded_costs(prefs) or ["params"])
     echo(f"tnd search '{cfg.name}': {cfg.dataset}, {len(cfg.stages)} stages "
          f"({'/'.join(str(s.cells) for s in cfg.stages)} cells, "
          f"{'/'.join(str(s.ops) for s in cfg.stages)} ops per edge), weights on the {cfg.weights.mode} path")
     for p in prefs:
         echo(f"  preference {p.name}: {p.spec.describe()}")
+    warnings = [w for w in (equivalence_message(prefs),) if w]
+    for w in warnings:
+        echo(f"  WARNING: {w}")
     t0 = time.perf_counter()
     outcome = search.run(stop_after_epochs=stop_after_epochs)
     if outcome is None:
@@ -105,12 +142,20 @@ def run_search(cfg: SearchConfig, out: str | Path, resume: bool = False, progres
     search_seconds = time.perf_counter() - t0
     if cfg.derive.evaluate == "train":
         rescore_by_training(cfg, data, outcome.entries, out, progress=progress, echo=echo)
-    result = write_result(out, cfg, prefs, outcome.entries, search_seconds, cost_seconds=search.cost_seconds,
-                          scoring_seconds=time.perf_counter() - t0 - search_seconds)
+    scoring_seconds = time.perf_counter() - t0 - search_seconds
+    result = write_result(out, cfg, prefs, outcome.entries, search_seconds, ranges, cost_seconds=search.cost_seconds,
+                          scoring_seconds=scoring_seconds, warnings=warnings)
     plot_path = plot_front(result, out / "pareto.png")
     echo(summary_table(result))
     echo(f"results: {out / 'result.json'}, plot: {plot_path}, log: {out / 'log.jsonl'}")
     return result
+
+
+def plan_search(cfg: SearchConfig, costs: CostSuite | None = None) -> str:
+    """`tnd search --dry-run`: the resolved plan (stages, op sets, rewards, the cheapest and dearest network,
+    the work) as text; loads the cost models the search would, trains nothing, writes nothing."""
+    prefs = cfg.resolve_preferences()
+    return describe_plan(cfg, prefs, costs if costs is not None else build_costs(cfg, prefs))
 
 
 def summary_table(result: dict[str, Any]) -> str:
@@ -136,7 +181,15 @@ def summary_table(result: dict[str, Any]) -> str:
                    "train it with `tnd train` for the real figure.")
     for i, e in enumerate(entries):
         out.append(f"[{i}] {Genotype.from_dict(e['genotype'])}")
-    hv = result["hypervolume"]
-    out.append(f"hypervolume {hv['value']:.4g} over ({', '.join(hv['objectives'])}), reference "
-               f"({', '.join(f'{r:.4g}' for r in hv['reference'])})")
+    out.append(hypervolume_line(result["hypervolume"]))
     return "\n".join(out)
+
+
+def hypervolume_line(hv: dict[str, Any]) -> str:
+    ranges = ", ".join(f"{f} over [{lo:.4g}, {hi:.4g}]" for f, (lo, hi) in hv["range"].items())
+    raw = hv["raw"]
+    line = (f"hypervolume {hv['value']:.4f} (normalised: {ranges}; reference (1, ..., 1)); raw {raw['value']:.4g} "
+            f"with reference ({', '.join(f'{r:.4g}' for r in raw['reference'])})")
+    if hv["outside_range"]:
+        line += f"; members {hv['outside_range']} lie outside the range and count for nothing"
+    return line
