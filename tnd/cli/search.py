@@ -63,10 +63,39 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     return o
 
 
+def run_tabular(args: argparse.Namespace) -> int:
+    """``--tabular``: accuracy and costs read from a table (NAS-Bench-201 style) instead of a supernet and a LUT."""
+    from tnd.search.config import RewardConfig, load_search_config
+    from tnd.search.tabular import run_tabular_search
+
+    if args.space != "nb201":
+        raise TndError("--tabular reads NAS-Bench-201 architectures; add --space nb201")
+    if not args.accuracy:
+        raise TndError("--tabular needs --accuracy COLUMN (the table's accuracy column, in %), e.g. "
+                       "--accuracy val_cifar10")
+    costs = parse_assignments(args.cost or "", "--cost")
+    if args.budget < 1:
+        raise TndError(f"--budget must be at least 1, got {args.budget}")
+    o = overrides_from(args)
+    if "reward.objectives" not in o:
+        o["reward.objectives"] = ["acc", *costs]
+    base = load_search_config(None, {k: v for k, v in o.items() if k.startswith(("reward.", "preferences"))})
+    reward: RewardConfig = base.reward
+    out = args.out or f"runs/{args.name or 'tabular'}"
+    run_tabular_search(args.tabular, args.accuracy, costs, out, reward=reward, preferences=base.preferences,
+                       budget=args.budget, seed=args.seed or 0, name=args.name or "tabular")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from tnd.search.config import load_search_config
     from tnd.search.run import run_search
 
+    if args.tabular:
+        return run_tabular(args)
+    if args.space == "nb201":
+        raise TndError("--space nb201 searches a table for now: give --tabular FILE --accuracy COLUMN "
+                       "--cost latency=COLUMN (the NB201 supernet on data is not wired into tnd search yet)")
     cfg = load_search_config(args.config, overrides_from(args))
     if args.dry_run:
         from tnd.search.run import plan_search
@@ -104,6 +133,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--strategy", choices=("tnd", "random"),
                    help="tnd: policy gradient on alpha; random: the equal-budget baseline (uniformly sampled "
                         "supernet, as many uniform samples scored as the policy scores, the best by the reward kept)")
+    p.add_argument("--space", choices=("darts", "nb201"), default="darts",
+                   help="search space: the DARTS cell (supernet on data) or NAS-Bench-201 (with --tabular)")
+    p.add_argument("--tabular", metavar="FILE",
+                   help="read accuracy and costs from a CSV (gzip allowed) whose 'arch' column holds NB201 strings, "
+                        "instead of training a supernet (tabular benchmark mode)")
+    p.add_argument("--accuracy", metavar="COLUMN", help="with --tabular: the column holding accuracy in %%")
+    p.add_argument("--cost", metavar="NAME=COLUMN,...",
+                   help="with --tabular: cost columns, e.g. latency=latency_ms_1080ti_1 (latency in ms, energy in "
+                        "mJ, params, flops)")
+    p.add_argument("--budget", type=int, default=300,
+                   help="with --tabular: distinct architectures read in all (as NAS benchmarks count trained ones)")
     p.add_argument("--dry-run", action="store_true",
                    help="print the resolved plan (stages, op sets, rewards, cheapest and dearest network, steps) "
                         "and exit without training")

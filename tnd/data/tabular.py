@@ -72,11 +72,11 @@ class TabularBenchmark(Generic[A]):
     costs: dict[str, np.ndarray]        # cost name -> (n,) float64
     columns: dict[str, str]             # "accuracy" and each cost name -> the file's column
     _row: dict[A, int] = field(init=False, repr=False)
-    _queried: set[A] = field(init=False, repr=False)
+    _queried: dict[A, None] = field(init=False, repr=False)   # insertion-ordered set: query order
 
     def __post_init__(self) -> None:
         self._row = {a: i for i, a in enumerate(self.archs)}
-        self._queried = set()
+        self._queried = {}
 
     # ---- loading -------------------------------------------------------------------------------
     @classmethod
@@ -167,13 +167,22 @@ class TabularBenchmark(Generic[A]):
     def query(self, arch: A) -> TabularRow[A]:
         """Accuracy and costs of ``arch``; counts it once towards ``queries``."""
         i = self.index(arch)
-        self._queried.add(arch)
+        self._queried[arch] = None
         return TabularRow(arch, float(self.accuracy[i]), {k: float(v[i]) for k, v in self.costs.items()})
 
     @property
     def queries(self) -> int:
         """Distinct architectures whose row was read through ``query``."""
         return len(self._queried)
+
+    def was_queried(self, arch: A) -> bool:
+        """Whether reading ``arch`` again is free (its row was already read)."""
+        return arch in self._queried
+
+    @property
+    def queried(self) -> list[A]:
+        """The distinct architectures read so far, in the order of their first query."""
+        return list(self._queried)
 
     def reset_queries(self) -> None:
         self._queried.clear()

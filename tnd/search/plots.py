@@ -34,7 +34,7 @@ def plot_front(result: dict[str, Any], path: str | Path) -> Path:
         ax.set_xlabel(objective.label + (" (ESTIMATE)" if est else ""))
         src = entries[0]["sources"]["accuracy"] if entries else ""
         ax.set_ylabel(f"val accuracy ({src.split('-')[1]}-epoch training)" if src.startswith("trained-")
-                      else "supernet validation accuracy")
+                      else "accuracy (from the table)" if src == "tabular" else "supernet validation accuracy")
         ax.grid(alpha=0.3)
     fig.suptitle(f"{result['config']['name']}: derived genotypes (red: Pareto front)")
     fig.tight_layout()

@@ -199,3 +199,22 @@ class Policy(torch.nn.Module):
     def alive_ops(self, cell: str) -> list[list[str]]:
         ops = self.op_sets[cell]
         return [[ops[j] for j, a in enumerate(row) if a] for row in self.alive(cell).tolist()]
+
+
+def reinforce_step(policy: Policy, optimiser: torch.optim.Optimizer, choices: list[dict[str, torch.Tensor]],
+                   rewards: torch.Tensor, baseline: float | None, entropy_weight: float, grad_clip: float,
+                   baseline_decay: float) -> tuple[float, float]:
+    """One REINFORCE step on alpha: descend -mean((R - b) log pi(a)) - entropy_weight * H(pi).
+
+    ``b`` is the baseline before this step (the first step uses its own mean reward). Returns (b used,
+    the baseline moved towards this step's mean reward)."""
+    b = baseline if baseline is not None else float(rewards.mean())
+    log_probs = torch.stack([policy.log_prob(c) for c in choices])
+    loss = reinforce_loss(log_probs, rewards, b)
+    if entropy_weight > 0:
+        loss = loss - entropy_weight * policy.entropy()
+    optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(policy.parameters(), grad_clip)
+    optimiser.step()
+    return b, update_baseline(baseline, float(rewards.mean()), baseline_decay)

@@ -36,7 +36,7 @@ from tnd.errors import TndError
 from tnd.run_folder import load_state
 from tnd.search.config import SearchConfig, StageConfig
 from tnd.search.derive import derive_genotype, node_edges
-from tnd.search.policy import Policy, reinforce_loss, update_baseline
+from tnd.search.policy import Policy, reinforce_step
 from tnd.search.reward import Preference
 from tnd.search.supernet import Supernet
 from tnd.space.genotype import CANDIDATE_EDGES, CELL_TYPES, Architecture, Genotype
@@ -285,16 +285,9 @@ class ProgressiveSearch:
                 for c in spec.costs:
                     cost_log[c] += values[c] / len(choices)
         r = torch.tensor(rewards)
-        b = stage.baseline if stage.baseline is not None else float(r.mean())
-        log_probs = torch.stack([policy.log_prob(c) for c in choices])
-        loss = reinforce_loss(log_probs, r, b)
-        if self.cfg.policy.entropy > 0:
-            loss = loss - self.cfg.policy.entropy * policy.entropy()
-        stage.a_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        nn.utils.clip_grad_norm_(policy.parameters(), self.cfg.policy.grad_clip)
-        stage.a_opt.step()
-        stage.baseline = update_baseline(stage.baseline, float(r.mean()), self.cfg.policy.baseline_decay)
+        p = self.cfg.policy
+        b, stage.baseline = reinforce_step(policy, stage.a_opt, choices, r, stage.baseline, p.entropy, p.grad_clip,
+                                           p.baseline_decay)
         self._log({"event": "alpha", "preference": stage.preference.name, "stage": stage.index, "epoch": e,
                    "step": step, "reward": float(r.mean()), "reward_max": float(r.max()), "baseline": b,
                    "accuracy": sum(accs) / len(accs), "costs": cost_log,
