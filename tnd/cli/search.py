@@ -65,7 +65,8 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_tabular(args: argparse.Namespace) -> int:
     """``--tabular``: accuracy and costs read from a table (NAS-Bench-201 style) instead of a supernet and a LUT."""
-    from tnd.search.config import RewardConfig, load_search_config
+    from tnd.schema import from_data
+    from tnd.search.config import PreferenceConfig, RewardConfig
     from tnd.search.tabular import run_tabular_search
 
     if args.space != "nb201":
@@ -77,13 +78,19 @@ def run_tabular(args: argparse.Namespace) -> int:
     if args.budget < 1:
         raise TndError(f"--budget must be at least 1, got {args.budget}")
     o = overrides_from(args)
-    if "reward.objectives" not in o:
-        o["reward.objectives"] = ["acc", *costs]
-    base = load_search_config(None, {k: v for k, v in o.items() if k.startswith(("reward.", "preferences"))})
-    reward: RewardConfig = base.reward
+    reward: dict[str, Any] = {"objectives": o.get("reward.objectives", ["acc", *costs])}
+    for key, value in o.items():
+        if key.startswith("reward.") and key != "reward.objectives":
+            node, (*parents, leaf) = reward, key.split(".")[1:]
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[leaf] = value
+    # Read, not validated here: the tabular config validates the whole series (relative targets need the table).
+    prefs = [from_data(PreferenceConfig, p, "--preference") for p in o.get("preferences", [])]
     out = args.out or f"runs/{args.name or 'tabular'}"
-    run_tabular_search(args.tabular, args.accuracy, costs, out, reward=reward, preferences=base.preferences,
-                       budget=args.budget, seed=args.seed or 0, name=args.name or "tabular")
+    run_tabular_search(args.tabular, args.accuracy, costs, out, reward=from_data(RewardConfig, reward, "reward"),
+                       preferences=prefs,
+                       budget=args.budget, seed=args.seed or 0, probe=args.probe, name=args.name or "tabular")
     return 0
 
 
@@ -144,6 +151,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "mJ, params, flops)")
     p.add_argument("--budget", type=int, default=300,
                    help="with --tabular: distinct architectures read in all (as NAS benchmarks count trained ones)")
+    p.add_argument("--probe", type=int, default=0,
+                   help="with --tabular: uniformly random architectures read first (within the budget), e.g. so "
+                        "that relative targets (rNN) have rows to refer to")
     p.add_argument("--dry-run", action="store_true",
                    help="print the resolved plan (stages, op sets, rewards, cheapest and dearest network, steps) "
                         "and exit without training")
