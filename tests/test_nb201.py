@@ -2,10 +2,8 @@
 the tabular benchmark reader and the normalised hypervolume used to score searches against it."""
 
 import gzip
-import importlib.util
 import random
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -351,17 +349,9 @@ def test_hypervolume_by_hand_and_normalised():
 
 # ---- the shared NB201 data (beside the checkout, never in the repository) ----------------------
 
-NB201_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nb201" / "nb201_val_latency.csv.gz"
-
-
-@pytest.mark.skipif(not NB201_DATA.is_file(), reason=f"{NB201_DATA} absent (NB201 test data is kept outside the repo)")
-def test_real_table_covers_the_space_and_the_benchmark_scores_strategies():
-    spec = importlib.util.spec_from_file_location(
-        "bench_nb201", Path(__file__).resolve().parents[1] / "benchmarks" / "bench_nb201.py")
-    bench = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("bench_nb201", bench)  # its dataclasses look their module up
-    spec.loader.exec_module(bench)
-    (task,) = bench.load_tasks(NB201_DATA, ["val_cifar10"], ["latency_ms_1080ti_1"])
+def test_real_table_covers_the_space_and_the_benchmark_scores_strategies(nb201_bench):
+    bench = nb201_bench
+    (task,) = bench.load_tasks(bench.DATA, ["val_cifar10"], ["latency_ms_1080ti_1"])
     assert len(task.archs) == 15_625 and set(task.archs) == set(all_archs())
     front = [task.archs[i] for i in task.front]
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import itertools
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -194,17 +192,9 @@ def test_reinforce_step_moves_probability_to_the_better_sample():
 
 # ---- on the shared NB201 data (beside the checkout, never in the repository) -------------------
 
-NB201_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "nb201" / "nb201_val_latency.csv.gz"
-
-
-@pytest.mark.skipif(not NB201_DATA.is_file(), reason=f"{NB201_DATA} absent (NB201 test data is kept outside the repo)")
-def test_the_benchmark_scores_tnd_nas_within_its_budget():
-    spec = importlib.util.spec_from_file_location(
-        "bench_nb201", Path(__file__).resolve().parents[1] / "benchmarks" / "bench_nb201.py")
-    bench = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("bench_nb201", bench)  # its dataclasses look their module up
-    spec.loader.exec_module(bench)
-    (task,) = bench.load_tasks(NB201_DATA, ["val_cifar10"], ["latency_ms_1080ti_1"])
+def test_the_benchmark_scores_tnd_nas_within_its_budget(nb201_bench):
+    bench = nb201_bench
+    (task,) = bench.load_tasks(bench.DATA, ["val_cifar10"], ["latency_ms_1080ti_1"])
     strategy = bench.tnd_nas(task)
     s = bench.score(task, strategy, [5, 60], [0])
     assert [len(r) for r in s.rows[5]] <= [5] and len(s.rows[60][0]) <= 60
