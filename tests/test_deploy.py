@@ -131,6 +131,10 @@ def test_train_json_and_resume_errors(tmp_path, digits, trained):
     assert 0.0 <= saved["test_accuracy"] <= 1.0 and saved["epochs"] == 2 and saved["seconds"] > 0
     assert Genotype.from_dict(saved["genotype"]) == g and saved["config"]["lr"] == 0.05
 
+    # --resume on a folder with no run yet starts it (one command for the first start and every requeue)
+    started = train(g, TrainConfig(**TINY), tmp_path / "empty", resume=True, data=digits, **QUIET)
+    assert started["test_accuracy"] == full["test_accuracy"]
+    (tmp_path / "empty" / "checkpoint.pt").unlink()
     with pytest.raises(TndError, match="nothing to resume"):
         train(g, TrainConfig(**TINY), tmp_path / "empty", resume=True, data=digits, **QUIET)
     with pytest.raises(TndError, match="already holds"):

@@ -91,3 +91,14 @@ def test_members_that_differ_only_by_a_target_in_the_soft_form_are_warned_about(
     mnas = load_search_config(None, {**TINY, "preferences": [{"name": "a", "targets": {"params": "10k"}},
                                                              {"name": "b", "targets": {"params": "40k"}}]})
     assert "WARNING" not in plan_search(mnas)
+
+
+def test_resume_on_a_folder_without_a_run_starts_it(tmp_path, digits):
+    """One job command for the first start and every requeue of a preempted job (issue 12 item 4)."""
+    cfg = load_search_config(None, TINY)
+    started = run_search(cfg, tmp_path / "job", resume=True, data=digits, progress=False, echo=quiet)
+    fresh = run_search(cfg, tmp_path / "fresh", data=digits, progress=False, echo=quiet)
+    assert started["genotypes"] == fresh["genotypes"]
+    (tmp_path / "job" / "checkpoint.pt").unlink()
+    with pytest.raises(TndError, match="nothing to resume"):
+        run_search(cfg, tmp_path / "job", resume=True, data=digits, progress=False, echo=quiet)

@@ -15,16 +15,24 @@ from typing import Any
 from tnd.errors import TndError
 
 
-def open_run_folder(out: str | Path, resume: bool, checkpoint: str, markers: tuple[str, ...], what: str) -> Path:
-    """The checkpoint's path in ``out``. Without ``resume`` a folder holding any of ``markers`` (or the
-    checkpoint) is refused; with it, the checkpoint must exist."""
+def open_run_folder(out: str | Path, resume: bool, checkpoint: str, markers: tuple[str, ...],
+                    what: str) -> tuple[Path, bool]:
+    """The checkpoint's path in ``out`` and whether to resume from it.
+
+    Without ``resume`` a folder holding any of ``markers`` (or the checkpoint) is refused. With it, a
+    checkpoint is resumed, and a folder with no checkpoint and nothing else of a run yet is started: one
+    job command serves the first start and every requeue of a preempted job. A folder that holds a run's
+    files but no checkpoint is refused (something deleted it; starting over would overwrite the files)."""
     out = Path(out)
     ckpt = out / checkpoint
-    if resume and not ckpt.is_file():
-        raise TndError(f"nothing to resume: {ckpt} does not exist; run without --resume to start")
-    if not resume and any((out / m).exists() for m in (checkpoint, *markers)):
+    if resume and ckpt.is_file():
+        return ckpt, True
+    if any((out / m).exists() for m in (checkpoint, *markers)):
+        if resume:
+            raise TndError(f"nothing to resume: {ckpt} does not exist but {out} holds a finished {what}; "
+                           "choose another --out")
         raise TndError(f"{out} already holds a {what}; pass --resume to continue it or choose another --out")
-    return ckpt
+    return ckpt, False
 
 
 def load_state(path: str | Path, fmt: str, what: str) -> dict[str, Any]:

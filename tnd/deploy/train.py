@@ -207,7 +207,7 @@ def train(genotype: Genotype, cfg: TrainConfig, out_dir: str | Path, resume: boo
     from tqdm import tqdm
 
     out = Path(out_dir)
-    ckpt_path = open_run_folder(out, resume, CHECKPOINT, (RESULT,), "training run")
+    ckpt_path, resume = open_run_folder(out, resume, CHECKPOINT, (RESULT,), "training run")
     ckpt: dict[str, Any] | None = None
     if resume:
         ckpt = load_checkpoint(ckpt_path)

@@ -117,7 +117,7 @@ def run_search(cfg: SearchConfig, out: str | Path, resume: bool = False, progres
         The contents of result.json, or None when stopped early.
     """
     out = Path(out)
-    open_run_folder(out, resume, "checkpoint.pt", (RESULT_NAME,), "search")
+    _, resume = open_run_folder(out, resume, "checkpoint.pt", (RESULT_NAME,), "search")
     prefs = cfg.resolve_preferences()
     if data is None:
         data = load_dataset(cfg.dataset, cfg.data_dir, seed=cfg.seed)
