@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHES = ("bench_supernet", "bench_lut", "bench_fidelity", "bench_search", "bench_export", "bench_nb201")
+BENCHES = ("bench_supernet", "bench_lut", "bench_fidelity", "bench_search", "bench_export", "bench_nb201",
+           "bench_cli")
 
 
 def machine() -> str:

@@ -1,4 +1,4 @@
-"""Device presets (configs/devices/*.yaml), detection of the real device, and the checks before measuring.
+"""Device presets (shipped, or the user's own), detection of the real device, and the checks before measuring.
 
 A preset says what the user *means* (``--device 1080ti``); detection reads what the machine *is*
 (NVML for GPUs, /proc/cpuinfo for CPUs). Measuring on the wrong device, or with a software stack that
@@ -11,6 +11,7 @@ import os
 import platform
 import re
 from dataclasses import asdict, dataclass, field, fields
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,12 @@ import yaml
 
 from profilers.energy.base import CHOICES as ENERGY_CHOICES
 from profilers.errors import ProfilerError
+from profilers.runtime import import_onnxruntime
 
-PRESETS_DIR = Path(__file__).resolve().parents[1] / "configs" / "devices"
+# The shipped presets: package data (the repository's configs/devices, which profilers/presets links to).
+# A wheel is installed unpacked, so the resource is a real folder.
+PRESETS_DIR = Path(str(resources.files("profilers") / "presets"))
+USER_DIR_ENV = "TND_PRESETS"
 KINDS = ("gpu", "cpu")
 PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider", "TensorrtExecutionProvider")
 # CUDA 13 builds (PyPI's torch 2.14 and onnxruntime-gpu 1.31) run only on Turing (sm_75) and newer.
@@ -65,15 +70,38 @@ class DevicePreset:
         return d
 
 
-def available_presets(presets_dir: Path = PRESETS_DIR) -> list[str]:
-    return sorted(p.stem for p in Path(presets_dir).glob("*.yaml"))
+def user_config_dir() -> Path:
+    """The user's own presets and tables: $TND_PRESETS, else $XDG_CONFIG_HOME/tnd (~/.config/tnd).
+
+    It mirrors the shipped layout (devices/, search/, train/, lut/); a file there wins over a shipped one
+    of the same name.
+    """
+    if os.environ.get(USER_DIR_ENV):
+        return Path(os.environ[USER_DIR_ENV]).expanduser()
+    return Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config").expanduser() / "tnd"
 
 
-def load_preset(name: str, presets_dir: Path = PRESETS_DIR) -> DevicePreset:
-    path = Path(presets_dir) / f"{name}.yaml"
-    if not path.is_file():
-        raise ProfilerError(f"unknown device {name!r}; presets: {', '.join(available_presets(presets_dir))} "
-                            f"(add configs/devices/{name}.yaml for a new one)")
+def preset_dirs() -> list[Path]:
+    """Where device presets are looked up, first match wins: the user's folder, then the shipped ones."""
+    return [user_config_dir() / "devices", PRESETS_DIR]
+
+
+def available_presets(presets_dir: Path | None = None) -> list[str]:
+    dirs = [Path(presets_dir)] if presets_dir is not None else preset_dirs()
+    return sorted({p.stem for d in dirs if d.is_dir() for p in d.glob("*.yaml")})
+
+
+def preset_path(name: str, presets_dir: Path | None = None) -> Path:
+    dirs = [Path(presets_dir)] if presets_dir is not None else preset_dirs()
+    for d in dirs:
+        if (d / f"{name}.yaml").is_file():
+            return d / f"{name}.yaml"
+    raise ProfilerError(f"unknown device {name!r}; presets: {', '.join(available_presets(presets_dir))} "
+                        f"(add {dirs[0] / (name + '.yaml')} for a new one)")
+
+
+def load_preset(name: str, presets_dir: Path | None = None) -> DevicePreset:
+    path = preset_path(name, presets_dir)
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
@@ -152,7 +180,7 @@ def check_stack(preset: DevicePreset, providers: list[str] | None = None, ort_cu
     """Before measuring on a GPU: the runtime must have the provider and a CUDA build that runs on the card."""
     if preset.provider == "CPUExecutionProvider":
         return
-    import onnxruntime as ort
+    ort = import_onnxruntime()
 
     providers = ort.get_available_providers() if providers is None else providers
     if preset.provider not in providers:

@@ -16,6 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from profilers.errors import ProfilerError
+from profilers.runtime import import_onnxruntime
 from profilers.stats import LatencyStats
 
 
@@ -34,7 +35,7 @@ class OrtModel:
 
     def __init__(self, model: bytes | str, settings: RuntimeSettings, inputs: Sequence[np.ndarray] | None = None,
                  seed: int = 0):
-        import onnxruntime as ort
+        ort = import_onnxruntime()
 
         self.settings = settings
         ort.set_default_logger_severity(3)
@@ -67,7 +68,7 @@ class OrtModel:
         self._binding = self._bind() if settings.provider != "CPUExecutionProvider" else None
 
     def _bind(self):
-        import onnxruntime as ort
+        ort = import_onnxruntime()
 
         binding = self.session.io_binding()
         for name, x in self.feeds.items():

@@ -1,9 +1,15 @@
 """Shared fixtures: the digits data (loaded once) and single-threaded torch for small, timing-stable tests."""
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
 import torch
+
+# Tests see only the presets and tables shipped with tnd, never the user's own (~/.config/tnd): an empty
+# user folder, set before collection (some tests are parametrised over the presets).
+os.environ["TND_PRESETS"] = tempfile.mkdtemp(prefix="tnd-test-presets-")
 
 
 @pytest.fixture(scope="session")

@@ -298,8 +298,8 @@ def test_download_fetches_only_what_is_missing(tmp_path, monkeypatch):
 
     calls = []
 
-    def fake_download(url, root):  # stands in for the network: writes what the archive would hold
-        calls.append(url)
+    def fake_download(spec, root):  # stands in for the network: writes what the archive would hold
+        calls.append(spec["url"])
         folder = root / "cifar-10-batches-py"
         folder.mkdir(parents=True)
         rng = np.random.default_rng(0)
@@ -447,3 +447,97 @@ def test_gpu_split_batches_stay_on_the_gpu_and_repeat_for_a_seeded_cpu_generator
     g = torch.Generator(device="cuda").manual_seed(0)  # a generator on the data's device is used as it is
     (xg, _), = split.batches(2000, shuffle=True, generator=g, augment=True)
     assert xg.device.type == "cuda"
+
+
+# ----------------------------------------------------------------------- downloads: checksums, partials
+
+def _cifar10_archive(path, rng=None):
+    """A small but well-formed cifar-10-python.tar.gz (4 images per batch)."""
+    import tarfile
+
+    rng = rng or np.random.default_rng(0)
+    src = path.parent / "src" / "cifar-10-batches-py"
+    src.mkdir(parents=True)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        _write_batch(src / name, 4, b"labels", 10, rng)
+    with tarfile.open(path, "w:gz") as tar:
+        tar.add(src, arcname="cifar-10-batches-py")
+    return path
+
+
+@pytest.fixture
+def good_archive(tmp_path, monkeypatch):
+    """A good archive, and the CIFAR-10 spec's MD5 pointed at it (the real one names the real archive)."""
+    import tnd.data.datasets as ds
+
+    archive = _cifar10_archive(tmp_path / "made" / "cifar-10-python.tar.gz")
+    monkeypatch.setitem(ds._CIFAR, "cifar10", {**ds._CIFAR["cifar10"], "md5": ds.md5_of(archive)})
+    return archive
+
+
+def _fetch_writing(data: bytes, calls: list, fail: Exception | None = None):
+    def fetch(url, dest):
+        calls.append(url)
+        dest.write_bytes(data)
+        if fail is not None:
+            raise fail
+
+    return fetch
+
+
+def test_the_cifar_checksums_are_torchvisions():
+    from torchvision.datasets import CIFAR10, CIFAR100
+
+    import tnd.data.datasets as ds
+
+    assert ds._CIFAR["cifar10"]["md5"] == CIFAR10.tgz_md5
+    assert ds._CIFAR["cifar100"]["md5"] == CIFAR100.tgz_md5
+
+
+def test_a_corrupt_download_is_deleted_and_reported_in_one_line(tmp_path, monkeypatch):
+    import tnd.data.datasets as ds
+    from tnd.data import ensure_downloaded
+
+    calls = []
+    monkeypatch.setattr(ds, "_fetch", _fetch_writing(b"<html>rate limited</html>", calls))
+    with pytest.raises(TndError, match="corrupt.*MD5") as e:
+        ensure_downloaded("cifar10", tmp_path / "data")
+    assert "\n" not in str(e.value) and calls == [ds._CIFAR["cifar10"]["url"]]
+    assert list((tmp_path / "data").iterdir()) == [], "nothing may be left for the next try to reuse"
+
+
+def test_an_interrupted_download_is_deleted_and_the_retry_starts_clean(tmp_path, monkeypatch, good_archive):
+    import tnd.data.datasets as ds
+    from tnd.data import ensure_downloaded
+
+    data = tmp_path / "data"
+    calls = []
+    half = good_archive.read_bytes()[: good_archive.stat().st_size // 2]
+    monkeypatch.setattr(ds, "_fetch", _fetch_writing(half, calls, ConnectionResetError("connection reset")))
+    with pytest.raises(TndError, match="could not download .*connection reset.*deleted the partial file") as e:
+        ensure_downloaded("cifar10", data)
+    assert "\n" not in str(e.value) and list(data.iterdir()) == []
+
+    # An earlier tnd left a truncated archive under the final name: it is not trusted, but fetched again.
+    (data / "cifar-10-python.tar.gz").write_bytes(half)
+    monkeypatch.setattr(ds, "_fetch", _fetch_writing(good_archive.read_bytes(), calls))
+    ensure_downloaded("cifar10", data)
+    assert len(calls) == 2
+    assert len(load_dataset("cifar10", data, val_fraction=0.5).test) == 4
+    assert sorted(p.name for p in data.iterdir()) == ["cifar-10-batches-py", "cifar-10-python.tar.gz"]
+
+
+def test_an_archive_that_cannot_be_extracted_is_deleted_not_an_eoferror(tmp_path, monkeypatch, good_archive):
+    import tnd.data.datasets as ds
+    from tnd.data import ensure_downloaded
+
+    truncated = good_archive.read_bytes()[:-200]
+    # Its checksum "matches" (as if the published archive itself were damaged): extraction must still fail
+    # cleanly, leaving neither the archive nor a half-extracted folder.
+    monkeypatch.setitem(ds._CIFAR, "cifar10", {**ds._CIFAR["cifar10"], "md5": __import__("hashlib").md5(
+        truncated).hexdigest()})
+    monkeypatch.setattr(ds, "_fetch", _fetch_writing(truncated, []))
+    data = tmp_path / "data"
+    with pytest.raises(TndError, match="could not be extracted.*deleted it") as e:
+        ensure_downloaded("cifar10", data)
+    assert "\n" not in str(e.value) and list(data.iterdir()) == []

@@ -120,6 +120,11 @@ def test_resumed_training_equals_uninterrupted(tmp_path, digits, trained):
     assert resumed["test_accuracy"] == full["test_accuracy"]
     assert [h["train_loss"] for h in resumed["history"]] == [h["train_loss"] for h in full["history"]]
     assert [h["drop_path_prob"] for h in full["history"]] == [0.0, 0.1]
+    # log.jsonl: one record per epoch as it goes; a resumed run's log is the uninterrupted run's.
+    logs = [[json.loads(line) for line in (d / "log.jsonl").read_text().splitlines()] for d in (full_dir, cut)]
+    assert [r["epoch"] for r in logs[0]] == [1, 2] and logs[0] == full["history"]
+    assert [{k: v for k, v in r.items() if k != "seconds"} for r in logs[1]] == \
+        [{k: v for k, v in r.items() if k != "seconds"} for r in logs[0]]
 
 
 def test_train_json_and_resume_errors(tmp_path, digits, trained):

@@ -513,7 +513,7 @@ def test_make_energy_meter_choices(tmp_path: Path) -> None:
     assert tdp.cores_total == (os.cpu_count() or 1)
     # no readable RAPL under tmp_path: auto-cpu falls back to the estimate
     assert isinstance(make_energy_meter("auto-cpu", tdp_w=65.0, rapl_root=tmp_path), TdpEstimateMeter)
-    with pytest.raises(ProfilerError, match="--tdp-w"):
+    with pytest.raises(ProfilerError, match="--tdp WATTS"):
         make_energy_meter("auto-cpu", rapl_root=tmp_path)
     _zone(tmp_path, "intel-rapl:0", "package-0", 0, 10**12)
     assert isinstance(make_energy_meter("auto-cpu", rapl_root=tmp_path), RaplEnergyMeter)

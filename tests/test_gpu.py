@@ -83,3 +83,26 @@ def test_exported_model_benchmarks_on_the_gpu(gpu_device, gpu_table, tmp_path):
     assert r["provider"] == "CUDAExecutionProvider" and r["latency_ms"]["median"] > 0
     assert r["energy_mj"]["total"] > 0 and not r["energy_mj"]["estimate"]
     assert json.loads((tmp_path / "b.json").read_text())["prediction"]["latency_ms_raw"] > 0
+
+
+def test_training_on_the_gpu_uses_mixed_precision_and_channels_last(gpu_device, tmp_path, digits):
+    import torch
+
+    from tnd.deploy import TrainConfig, export_onnx, train
+    from tnd.space.published import published_genotype
+
+    lines = []
+    cfg = TrainConfig(dataset="digits", layers=5, channels=8, epochs=2, batch_size=64, lr=0.05, cutout=False,
+                      auxiliary=True, drop_path_prob=0.1, max_steps_per_epoch=5, device="cuda")
+    g = published_genotype("DARTS_V2")
+    result = train(g, cfg, tmp_path / "amp", data=digits, progress=False, echo=lines.append)
+    expected = "bf16" if torch.cuda.get_device_capability() >= (8, 0) else "fp16"
+    assert lines[0].endswith(f", {expected} mixed precision, channels-last")
+    assert all(torch.isfinite(torch.tensor(h["train_loss"])) for h in result["history"])
+    report = export_onnx(tmp_path / "amp" / "checkpoint.pt", tmp_path / "amp.onnx")   # float32 inference
+    assert max(report.max_abs_diff.values()) < 1e-4
+    plain = train(g, TrainConfig(**{**cfg.to_dict(), "amp": False, "channels_last": False}), tmp_path / "fp32",
+                  data=digits, progress=False, echo=lines.append)
+    headers = [line for line in lines if line.startswith("tnd train:")]
+    assert len(headers) == 2 and headers[1].endswith(", float32")
+    assert plain["history"][0]["train_loss"] > 0

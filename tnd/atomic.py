@@ -1,4 +1,9 @@
-"""Atomic file writes: a crash or Ctrl-C never leaves a half-written result behind."""
+"""Atomic file writes: a crash or Ctrl-C never leaves a half-written result behind.
+
+The file is written under a temporary name in the same folder, flushed to disk (fsync), given the mode
+a plain ``open()`` would give it (0666 minus the umask: 0644 under the usual 022; ``mkstemp`` alone
+would leave it 0600, unreadable to the rest of a team), and only then renamed over the target.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,28 @@ from pathlib import Path
 from typing import Any, Callable
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return mask
+
+
+def _fsync(path: str | os.PathLike, directory: bool = False) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if directory else 0))
+    except OSError:
+        if directory:  # some platforms cannot open a folder; the rename is still atomic there
+            return
+        raise
+    try:
+        os.fsync(fd)
+    except OSError:
+        if not directory:
+            raise
+    finally:
+        os.close(fd)
+
+
 def _atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -16,10 +43,13 @@ def _atomic(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
     os.close(fd)
     try:
         write(Path(tmp))
+        _fsync(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync(path.parent, directory=True)  # make the rename itself durable
     return path
 
 

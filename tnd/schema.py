@@ -6,6 +6,7 @@ Validation happens once, at the boundary: everything past it can trust its confi
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from pathlib import Path
@@ -16,6 +17,9 @@ import yaml
 from tnd.errors import TndError
 
 T = TypeVar("T")
+
+# PyYAML follows YAML 1.1, which reads `1e-3` (no dot) as a string; users mean a number.
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
 def load_yaml(path: str | Path) -> Any:
@@ -88,6 +92,8 @@ def _coerce(tp: Any, value: Any, where: str) -> Any:
             raise TndError(f"{where}: expected an integer, got {value!r}")
         return value
     if tp is float:
+        if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+            return float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise TndError(f"{where}: expected a number, got {value!r}")
         return float(value)

@@ -33,7 +33,7 @@ __all__ = [
 def _tdp_meter(tdp_w: float | None, cores_used: int | None, cores_total: int | None,
                why: str = "") -> TdpEstimateMeter:
     if tdp_w is None:
-        raise ProfilerError(f"--energy tdp-estimate needs the CPU's TDP{why}; pass --tdp-w or use --energy none")
+        raise ProfilerError(f"--energy tdp-estimate needs the CPU's TDP{why}; pass --tdp WATTS or use --energy none")
     total = cores_total or os.cpu_count() or 1
     used = total if cores_used is None else min(cores_used, total)
     return TdpEstimateMeter(tdp_w=tdp_w, cores_used=used, cores_total=total)

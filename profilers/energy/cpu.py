@@ -157,7 +157,7 @@ class TdpEstimateMeter:
 
     def __post_init__(self) -> None:
         if not self.tdp_w > 0:
-            raise ProfilerError(f"TDP must be positive, got {self.tdp_w} W; pass the CPU's TDP with --tdp-w")
+            raise ProfilerError(f"TDP must be positive, got {self.tdp_w} W; pass the CPU's TDP with --tdp WATTS")
         if self.cores_total < 1 or not 1 <= self.cores_used <= self.cores_total:
             raise ProfilerError(
                 f"cores used ({self.cores_used}) must be between 1 and the core count ({self.cores_total}); "

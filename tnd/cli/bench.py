@@ -16,21 +16,26 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from tnd.lut.runtime import DEFAULT_RUNTIME, RUNTIMES
+    from profilers.runtime import DEFAULT_RUNTIME, RUNTIMES
 
-    p = sub.add_parser("bench", help="measure an exported ONNX model and compare with the LUT's prediction")
+    p = sub.add_parser("bench", help="measure an exported ONNX model and compare with the LUT's prediction",
+                       description="Measure an exported ONNX model on this device (latency, energy) next to the "
+                                   "lookup table's prediction for its genotype.")
     p.add_argument("model", help="model.onnx written by `tnd export`")
-    p.add_argument("--device", default="cpu", help="device preset (configs/devices/NAME.yaml)")
-    p.add_argument("--lut", help="table to compare with (default lut/<device>.json where it exists)")
+    p.add_argument("--device", default="cpu", help="device preset name (shipped, or your own in $TND_PRESETS)")
+    p.add_argument("--lut", help="table to compare with (default: the device's table where one exists: "
+                   "./lut/<device>.json, your folder's, or the one shipped with tnd)")
     p.add_argument("--no-lut", action="store_true", help="measure only")
-    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--batch-size", type=int, default=1, help="batch size of the measured inputs")
     p.add_argument("--runtime", default=DEFAULT_RUNTIME, choices=RUNTIMES,
                    help="ONNX Runtime (default) or PyTorch (the network rebuilt from the model's metadata); "
                         "a table measured with the other runtime is refused")
     p.add_argument("--threads", type=int, help="CPU threads (default: the preset's)")
-    p.add_argument("--warmup", type=int, default=50)
-    p.add_argument("--repeats", type=int, default=300)
-    p.add_argument("--energy", default="auto", choices=["auto", "none"])
-    p.add_argument("--allow-mismatch", action="store_true")
+    p.add_argument("--warmup", type=int, default=50, help="untimed runs before measuring")
+    p.add_argument("--repeats", type=int, default=300, help="timed runs")
+    p.add_argument("--energy", default="auto", choices=["auto", "none"],
+                   help="auto: the preset's energy meter (NVML, RAPL or a TDP estimate); none: latency only")
+    p.add_argument("--allow-mismatch", action="store_true", help="measure even if this machine does not match "
+                   "the device preset")
     p.add_argument("--json", help="also write the result as JSON here")
     p.set_defaults(func=run)

@@ -1,4 +1,8 @@
-"""`tnd` entry point: subcommands register themselves; user errors print one line and exit 2."""
+"""`tnd` entry point: subcommands register themselves; user errors print one line and exit 2.
+
+Nothing heavy is imported here or in the subcommands' ``register``: each ``run`` imports what it needs,
+so ``tnd --help`` does not import torch.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,22 @@ import argparse
 import importlib
 import sys
 
+from tnd.cli.formatting import TndParser
+from tnd.version import __version__
+
 # Each module defines ``register(subparsers)``, which adds its parser and sets ``func(args) -> int``.
 COMMANDS = ("search", "train", "export", "bench", "lut")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = TndParser(
         prog="tnd",
         description="Hardware-aware NAS: progressive supernet search with policy-gradient alpha, "
-                    "measured latency/energy lookup tables, training and ONNX deployment.")
+                    "measured latency/energy lookup tables, training and ONNX deployment.",
+        epilog="Presets: --config and --device take a preset name (shipped with tnd, or your own in "
+               "$TND_PRESETS, default ~/.config/tnd/{search,train,devices,lut}/) or a file path.")
+    parser.add_argument("--version", action="version", version=f"tnd {__version__}",
+                        help="print tnd's version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMANDS:

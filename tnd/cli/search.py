@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from tnd.cli.set_option import add_set_option, parse_set
 from tnd.errors import TndError
 from tnd.search.reward import EXPONENT_HELP, REWARD_FORM_HELP, TARGET_HELP, parse_exponent
 
@@ -95,6 +96,7 @@ def run_tabular(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tnd.presets import config_path
     from tnd.search.config import load_search_config
     from tnd.search.run import run_search
 
@@ -103,7 +105,8 @@ def run(args: argparse.Namespace) -> int:
     if args.space == "nb201":
         raise TndError("--space nb201 searches a table for now: give --tabular FILE --accuracy COLUMN "
                        "--cost latency=COLUMN (the NB201 supernet on data is not wired into tnd search yet)")
-    cfg = load_search_config(args.config, overrides_from(args))
+    args.config = str(config_path(args.config, "search")) if args.config else None
+    cfg = load_search_config(args.config, {**overrides_from(args), **parse_set(args.set)})
     if args.dry_run:
         from tnd.search.run import plan_search
 
@@ -118,9 +121,10 @@ def run(args: argparse.Namespace) -> int:
         from tnd.search.seeds import parse_seeds, run_seeds
 
         result = run_seeds(cfg, parse_seeds(args.seeds), out, run_search, resume=args.resume,
-                           progress=not args.no_progress)
+                           progress=not args.no_progress, tensorboard=args.tensorboard)
     else:
-        result = run_search(cfg, out, resume=args.resume, progress=not args.no_progress)
+        result = run_search(cfg, out, resume=args.resume, progress=not args.no_progress,
+                            tensorboard=args.tensorboard)
     return 0 if result is not None else 1
 
 
@@ -128,7 +132,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("search", help="run the progressive policy-gradient architecture search",
                        description="Progressive supernet search (TND-NAS). A config file gives the settings; "
                                    "flags override it.")
-    p.add_argument("--config", help="search preset, e.g. configs/search/demo.yaml (default: built-in CIFAR-10 settings)")
+    p.add_argument("--config", help="search preset name (demo, cifar10) or config file (default: built-in CIFAR-10 "
+                   "settings)")
+    add_set_option(p, "weights.lr=1e-3")
     p.add_argument("--name", help="run name (default from the config)")
     p.add_argument("--dataset", help="digits, cifar10 or cifar100")
     p.add_argument("--data-dir", help="folder holding the CIFAR files")
@@ -178,5 +184,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--strict-lut", action="store_true", help="a part missing from the table is an error")
     p.add_argument("--allow-estimates", action="store_true", help="accept a table whose energy is a TDP estimate")
     p.add_argument("--mode", choices=("sampled", "mixture"), help="train weights on the sampled path or the mixture")
+    p.add_argument("--tensorboard", metavar="DIR", help="also log loss, entropy, reward, baseline, accuracy and "
+                   "costs to TensorBoard in DIR (needs the tensorboard package); log.jsonl stays the record")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)

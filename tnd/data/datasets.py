@@ -13,8 +13,13 @@ split's device from one draw of it, so a resumed CPU generator gives the same GP
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import os
 import pickle
+import shutil
 import tarfile
+import tempfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -35,9 +40,11 @@ _CIFAR = {
     "cifar10": {"folder": "cifar-10-batches-py", "train": [f"data_batch_{i}" for i in range(1, 6)],
                 "test": ["test_batch"], "labels": b"labels", "classes": 10,
                 "url": "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+                "md5": "c58f30108f718f92721af3b95e74349a",   # torchvision.datasets.CIFAR10's
                 "mean": CIFAR_MEAN, "std": CIFAR_STD},
     "cifar100": {"folder": "cifar-100-python", "train": ["train"], "test": ["test"], "labels": b"fine_labels",
                  "classes": 100, "url": "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+                 "md5": "eb9058c3a382ffc7106e4002c42a8d85",  # torchvision.datasets.CIFAR100's
                  "mean": CIFAR100_MEAN, "std": CIFAR100_STD},
 }
 
@@ -244,7 +251,7 @@ def ensure_downloaded(name: str, data_dir: str | Path | None = None) -> None:
     if name in _CIFAR:
         spec, root = _CIFAR[name], Path(data_dir or "data")
         if _missing(spec, root / spec["folder"]):
-            _download(spec["url"], root)
+            _download(spec, root)
 
 
 def _missing(spec: dict, folder: Path) -> list[str]:
@@ -273,14 +280,63 @@ def _cifar(name: str, root: Path, seed: int, val_fraction: float, download: bool
                          split(xt, yt), spec["classes"], 3, 32)
 
 
-def _download(url: str, root: Path) -> None:
+def md5_of(path: Path) -> str:
+    h = hashlib.md5(usedforsecurity=False)
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _fetch(url: str, dest: Path) -> None:
+    """Download ``url`` to ``dest`` (torchvision's downloader: redirects, progress)."""
     from torchvision.datasets.utils import download_url
 
+    download_url(url, str(dest.parent), dest.name)
+
+
+def _download(spec: dict, root: Path) -> None:
+    """Fetch the archive (unless a verified one is there), check its MD5, extract it. A failed, partial or
+    corrupt download is deleted, so the next try starts clean; every failure is one line."""
+    url, md5 = spec["url"], spec["md5"]
     root.mkdir(parents=True, exist_ok=True)
-    filename = url.rsplit("/", 1)[1]
+    archive = root / url.rsplit("/", 1)[1]
+    if archive.is_file() and md5_of(archive) != md5:
+        archive.unlink()  # left by an interrupted or corrupt earlier download
+    if not archive.is_file():
+        part = archive.with_name(archive.name + ".part")
+        part.unlink(missing_ok=True)  # a killed run's leftover: the downloader would take it as complete
+        try:
+            _fetch(url, part)
+        except BaseException as e:
+            part.unlink(missing_ok=True)
+            if not isinstance(e, Exception):
+                raise  # Ctrl-C: the partial file is gone, nothing else to say
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+            raise TndError(f"could not download {url} ({first}); deleted the partial file; retry --download, or "
+                           f"fetch it elsewhere and put it in {root}/") from None
+        got = md5_of(part)
+        if got != md5:
+            part.unlink()
+            raise TndError(f"the download of {url} is corrupt (MD5 {got}, expected {md5}); deleted it; "
+                           "retry --download")
+        os.replace(part, archive)
+    _extract(archive, root, spec["folder"])
+
+
+def _extract(archive: Path, root: Path, folder: str) -> None:
+    """Extract into a temporary folder and move the dataset's folder into place only when complete."""
+    tmp = Path(tempfile.mkdtemp(prefix=".extract-", dir=root))
     try:
-        download_url(url, str(root), filename)
-    except Exception as e:  # network errors come in many types; the message is what matters
-        raise TndError(f"could not download {url} ({e}); fetch it elsewhere and extract it into {root}/") from None
-    with tarfile.open(root / filename) as tar:
-        tar.extractall(root, filter="data")
+        with tarfile.open(archive) as tar:
+            tar.extractall(tmp, filter="data")
+        if not (tmp / folder).is_dir():
+            raise tarfile.TarError(f"no {folder}/ inside")
+        shutil.rmtree(root / folder, ignore_errors=True)   # an incomplete folder from an older tnd
+        os.replace(tmp / folder, root / folder)
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
+        archive.unlink(missing_ok=True)
+        raise TndError(f"{archive} could not be extracted ({type(e).__name__}: {str(e)[:120]}); deleted it; "
+                       "retry --download") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -24,6 +24,7 @@ from tnd.lut.estimate import NetworkEstimate
 from tnd.lut.pipeline import make_meter
 from tnd.lut.runtime import check_runtime_name, check_runtime_stack, check_table_runtime, module_model, runtime_settings
 from tnd.lut.table import LookupTable
+from tnd.presets import lut_path
 from tnd.space.genotype import Architecture, Genotype
 from tnd.space.parts import network_parts
 from tnd.space.plan import NetworkShape
@@ -71,7 +72,7 @@ def bench_model(req: BenchRequest, echo: Callable[[str], None] = print) -> dict[
     device = detect(preset)
     check_device(preset, device, req.allow_mismatch)
     check_runtime_stack(check_runtime_name(req.runtime), preset)
-    lut = Path(req.lut) if req.lut else Path("lut") / f"{req.device}.json"
+    lut = Path(req.lut) if req.lut else lut_path(req.device)
     if req.use_lut and (req.lut or lut.is_file()):  # before measuring: a table of another runtime is refused
         check_table_runtime(LookupTable.load(lut), req.runtime, "bench against it")
     threads = (req.threads or preset.threads) if preset.kind == "cpu" else None

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from profilers.runtime import import_onnxruntime
 from tnd import atomic
 from tnd.deploy.checkpoint import load_checkpoint, model_from_checkpoint
 from tnd.errors import TndError
@@ -93,7 +94,7 @@ def _export_bytes(model: nn.Module, shape: tuple[int, ...], opset: int) -> bytes
 def _verify(model: nn.Module, onnx_bytes: bytes, shape: tuple[int, ...], batches: Sequence[int],
             seed: int) -> dict[int, float]:
     """Max abs difference of the logits, onnxruntime (CPU) against PyTorch, per batch size."""
-    import onnxruntime as ort
+    ort = import_onnxruntime()
 
     options = ort.SessionOptions()
     options.log_severity_level = 3

@@ -21,6 +21,7 @@ from profilers.stats import LatencyStats
 from tnd.errors import TndError
 from tnd.lut.runtime import part_model, runtime_section, table_runtime
 from tnd.lut.table import FORMAT, LookupTable
+from tnd.progress import Progress
 from tnd.space.parts import PartKey, part_flops, part_params
 from tnd.space.plan import NetworkShape
 
@@ -99,12 +100,11 @@ class LutBuilder:
         return entry
 
     def run(self) -> LookupTable:
-        from tqdm import tqdm
-
         todo = self.todo()
         rng = random.Random(self.options.seed + 1)
-        bar = tqdm(total=len(todo), desc="measuring parts", unit="entry", disable=not self.progress,
-                   dynamic_ncols=True)
+        # A bar on a terminal; in a log, a status line at every tenth of the work.
+        bar = Progress(len(todo), "measuring parts", "entry", enabled=self.progress,
+                       plain_every=max(1, len(todo) // 10))
         for start in range(0, len(todo), self.options.chunk):
             chunk = todo[start: start + self.options.chunk]
             for key, model, latency in self.measure_chunk(chunk, rng):

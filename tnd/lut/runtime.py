@@ -13,6 +13,7 @@ from typing import Any
 
 from profilers.devices import check_stack
 from profilers.latency import OrtModel, RuntimeSettings, measure_call_overhead
+from profilers.runtime import DEFAULT_RUNTIME, RUNTIMES, import_onnxruntime  # noqa: F401 (names re-exported)
 from profilers.torch_runtime import (
     TorchModel,
     TorchSettings,
@@ -24,9 +25,6 @@ from tnd.errors import TndError
 from tnd.lut.parts_onnx import OPSET, module_onnx, part_onnx
 from tnd.lut.table import LookupTable
 from tnd.space.parts import PartKey, part_inputs, part_module
-
-RUNTIMES: tuple[str, ...] = ("onnxruntime", "torch")
-DEFAULT_RUNTIME = "onnxruntime"
 
 
 def check_runtime_name(name: str) -> str:
@@ -82,9 +80,9 @@ def runtime_section(settings: Any) -> dict[str, Any]:
     if isinstance(settings, TorchSettings):
         return torch_runtime_info(settings)
     import onnx
-    import onnxruntime
     import torch
 
+    onnxruntime = import_onnxruntime()
     return {"name": "onnxruntime", "onnxruntime": onnxruntime.__version__, "provider": settings.provider,
             "provider_options": settings.provider_options(), "threads": settings.threads, "opset": OPSET,
             "onnx": onnx.__version__, "torch": torch.__version__, "python": platform.python_version()}

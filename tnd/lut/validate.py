@@ -26,6 +26,7 @@ from tnd.errors import TndError
 from tnd.lut.estimate import GROUP_ORDER, NetworkEstimate, calibration_fit, format_fit, leave_one_out
 from tnd.lut.runtime import describe, module_model, runtime_name, settings_for_table
 from tnd.lut.table import LookupTable
+from tnd.progress import Progress
 from tnd.space.genotype import Architecture, random_genotype
 from tnd.space.network import build_network
 from tnd.space.ops import PRIMITIVES
@@ -71,7 +72,6 @@ def sample_networks(table: LookupTable, n: int, seed: int) -> list[tuple[Network
 
 def validate_lut(req: ValidateRequest, echo: Callable[[str], None] = print) -> dict[str, Any]:
     import torch
-    from tqdm import tqdm
 
     if req.samples < 5:
         raise TndError(f"--samples {req.samples} is too few to judge a table; use 30 or more (at least 5)")
@@ -87,7 +87,13 @@ def validate_lut(req: ValidateRequest, echo: Callable[[str], None] = print) -> d
 
     predicted, predicted_energy, group_sums, models = [], [], [], []
     raw = NetworkEstimate(table, energy="total", calibrated=False)
-    for shape, g in tqdm(nets, desc="exporting", disable=not req.progress, dynamic_ncols=True):
+    # A bar on a terminal; in a log, a status line at every quarter of each phase.
+    def bar(desc: str) -> Progress:
+        return Progress(len(nets), desc, "network", enabled=req.progress, echo=echo,
+                        plain_every=max(1, len(nets) // 4))
+
+    exporting = bar("exporting")
+    for shape, g in nets:
         t = raw.totals(network_parts(Architecture.from_genotype(g), shape))
         predicted.append(t["latency"])
         predicted_energy.append(t["energy"])
@@ -96,6 +102,8 @@ def validate_lut(req: ValidateRequest, echo: Callable[[str], None] = print) -> d
         net = build_network(g, shape=shape)
         x = torch.randn(batch, *shape.input_chw())
         models.append(module_model(net, (x,), runtime, seed=req.seed))
+        exporting.update(1)
+    exporting.close()
 
     rng = random.Random(req.seed + 1)
     passes = []
@@ -103,8 +111,10 @@ def validate_lut(req: ValidateRequest, echo: Callable[[str], None] = print) -> d
         order = list(range(len(models)))
         rng.shuffle(order)
         medians = np.zeros(len(models))
-        for i in tqdm(order, desc=f"measuring (pass {p + 1}/2)", disable=not req.progress, dynamic_ncols=True):
-            medians[i] = time_calls(models[i], req.warmup, req.repeats).median
+        with bar(f"measuring (pass {p + 1}/2)") as measuring:
+            for i in order:
+                medians[i] = time_calls(models[i], req.warmup, req.repeats).median
+                measuring.update(1)
         passes.append(medians)
     measured = (passes[0] + passes[1]) / 2
     predicted, X = np.array(predicted), np.array(group_sums)
@@ -211,15 +221,15 @@ def _cells(a: dict[str, float]) -> tuple[str, ...]:
 
 
 def plot_validation(r: dict[str, Any], path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # the object API: the user's backend is left alone
+    from matplotlib.figure import Figure
 
     meas = np.array([n["measured_ms"] for n in r["networks"]])
     pred = np.array([n["predicted_ms"] for n in r["networks"]])
     cal = np.array([n["calibrated_ms"] for n in r["networks"]])
-    fig, ax = plt.subplots(figsize=(5, 4.5))
+    fig = Figure(figsize=(5, 4.5))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
     ax.scatter(meas, pred, s=14, label=f"table sum (rho {r['raw']['spearman']:.2f})", color="tab:gray")
     ax.scatter(meas, cal, s=14, label=f"calibrated (rho {r['calibrated']['spearman']:.2f})", color="tab:blue")
     lo, hi = float(min(meas.min(), pred.min(), cal.min())), float(max(meas.max(), pred.max(), cal.max()))
@@ -231,5 +241,4 @@ def plot_validation(r: dict[str, Any], path: Path) -> Path:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     atomic.save_with(path, lambda p: fig.savefig(p, format="png", dpi=110))
-    plt.close(fig)
     return path

@@ -5,20 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from profilers.devices import available_presets, detect_gpu, load_preset
+from profilers.devices import available_presets, detect_gpu, load_preset, user_config_dir
 from profilers.errors import ProfilerError
 from tnd.costs.lut_costs import LutCosts
 from tnd.errors import TndError
 from tnd.lut.build import Coverage
 from tnd.lut.table import LookupTable
+from tnd.presets import config_path, lut_path
 from tnd.search.config import load_search_config
-
-LUT_DIR = Path("lut")
 
 
 def default_device() -> str:
     """The preset matching this machine's first NVIDIA GPU, or ``cpu`` where NVML finds none."""
-
     try:
         gpu = detect_gpu(0)
     except ProfilerError:
@@ -27,13 +25,13 @@ def default_device() -> str:
         preset = load_preset(name)
         if preset.kind == "gpu" and preset.matches(gpu.name):
             return name
-    raise TndError(f"no device preset matches this machine's GPU {gpu.name!r}; add configs/devices/NAME.yaml "
-                   "and pass --device NAME")
+    raise TndError(f"no device preset matches this machine's GPU {gpu.name!r}; add "
+                   f"{user_config_dir() / 'devices' / 'NAME.yaml'} and pass --device NAME")
 
 
 def table_coverage(config_paths: list[str]) -> Coverage:
     """What one table must measure to serve every search config named (their parts, shapes, batch sizes)."""
-    cfgs = [load_search_config(c) for c in config_paths]
+    cfgs = [load_search_config(config_path(c, "search")) for c in config_paths]
     return Coverage(keys=tuple(sorted({k for c in cfgs for k in c.part_keys()})),
                     shapes=tuple(dict.fromkeys(s for c in cfgs for s in c.cost_shapes())),
                     batch_sizes=tuple(c.cost.batch_size for c in cfgs), sources=tuple(config_paths))
@@ -42,7 +40,7 @@ def table_coverage(config_paths: list[str]) -> Coverage:
 def table_path(cfg: Any) -> Path:
     if cfg.cost.lut:
         return Path(cfg.cost.lut)
-    return LUT_DIR / f"{cfg.cost.device or default_device()}.json"
+    return lut_path(cfg.cost.device or default_device())
 
 
 def check_table(table: LookupTable, cfg: Any, needs_energy: bool) -> None:

@@ -5,19 +5,20 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from tnd import atomic  # noqa: E402
-from tnd.costs.objectives import by_field  # noqa: E402
+from tnd import atomic
+from tnd.costs.objectives import by_field
 
 
 def plot_front(result: dict[str, Any], path: str | Path) -> Path:
+    # matplotlib's object API with its Agg canvas: no pyplot, so a notebook's backend is never switched.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     entries = result["genotypes"]
     fields = [f for f in result["hypervolume"]["objectives"] if f != "error"]
-    fig, axes = plt.subplots(1, len(fields), figsize=(4.5 * len(fields), 3.8), squeeze=False)
+    fig = Figure(figsize=(4.5 * len(fields), 3.8))
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, len(fields), squeeze=False)
     front = set(result["pareto"])
     for ax, f in zip(axes[0], fields):
         objective = by_field(f)
@@ -38,6 +39,4 @@ def plot_front(result: dict[str, Any], path: str | Path) -> Path:
         ax.grid(alpha=0.3)
     fig.suptitle(f"{result['config']['name']}: derived genotypes (red: Pareto front)")
     fig.tight_layout()
-    out = atomic.save_with(path, lambda p: fig.savefig(p, format="png", dpi=110))
-    plt.close(fig)
-    return out
+    return atomic.save_with(path, lambda p: fig.savefig(p, format="png", dpi=110))

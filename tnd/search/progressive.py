@@ -27,12 +27,12 @@ from typing import Any, Iterator
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from tnd import atomic
 from tnd.costs.base import CostSuite
 from tnd.costs.objectives import get_objective
 from tnd.errors import TndError
+from tnd.progress import Progress
 from tnd.run_folder import load_state
 from tnd.search.config import SearchConfig, StageConfig
 from tnd.search.derive import derive_genotype, node_edges
@@ -128,10 +128,13 @@ class SearchOutcome:
 
 class ProgressiveSearch:
     def __init__(self, cfg: SearchConfig, prefs: list[Preference], data: Any, costs: CostSuite,
-                 out_dir: str | Path, resume: bool = False, progress: bool = True):
+                 out_dir: str | Path, resume: bool = False, progress: bool = True,
+                 tensorboard: str | Path | None = None):
         self.cfg, self.prefs, self.data, self.costs = cfg, prefs, data, costs
         self.out = Path(out_dir)
         self.resume, self.progress = resume, progress
+        self.tensorboard = tensorboard  # also send the epoch and alpha records there (TensorBoardSink)
+        self._tb: Any = None
         costs.require([c for p in prefs for c in p.spec.costs])
         self.ckpt_path = self.out / "checkpoint.pt"
         self.log_path = self.out / "log.jsonl"
@@ -151,8 +154,13 @@ class ProgressiveSearch:
         self.out.mkdir(parents=True, exist_ok=True)
         entries, stage, todo = self._restore() if self.resume else self._start()
         epochs = sum(st.epochs for st in self.cfg.stages) * len(self.prefs)
-        bar = tqdm(total=epochs, initial=epochs - sum(p.epoch is not None for p in todo), unit="epoch",
-                   disable=not self.progress, dynamic_ncols=True)
+        # A bar on a terminal; in a log, one line per epoch.
+        bar = Progress(epochs, "search", "epoch", initial=epochs - sum(p.epoch is not None for p in todo),
+                       enabled=self.progress, plain_every=1)
+        if self.tensorboard is not None:
+            from tnd.sinks import TensorBoardSink
+
+            self._tb = TensorBoardSink(self.tensorboard, step_key="step")
         epochs_run = 0
         try:
             for pos in todo:
@@ -163,9 +171,9 @@ class ProgressiveSearch:
                     self._save_checkpoint(Position(pos.pref + 1, 0, 0), None, entries)
                     continue
                 stage = self._stage_at(pos, stage)
-                bar.set_description(f"{stage.preference.name} stage {pos.stage + 1}/{len(self.cfg.stages)}")
-                bar.set_postfix(self._run_epoch(stage, pos.epoch))
-                bar.update(1)
+                stats = self._run_epoch(stage, pos.epoch)
+                bar.update(1, preference=stage.preference.name, stage=f"{pos.stage + 1}/{len(self.cfg.stages)}",
+                           **stats)
                 stage.epochs_done = pos.epoch + 1
                 self._save_checkpoint(Position(pos.pref, pos.stage, stage.epochs_done), stage, entries)
                 epochs_run += 1
@@ -173,6 +181,9 @@ class ProgressiveSearch:
                     return None
         finally:
             bar.close()
+            if self._tb is not None:
+                self._tb.close()
+                self._tb = None
         return SearchOutcome(entries)
 
     def _start(self) -> tuple[list[dict[str, Any]], Stage | None, list[Position]]:
@@ -400,6 +411,13 @@ class ProgressiveSearch:
         with self.log_path.open("a") as f:
             f.write(json.dumps(record) + "\n")
         self._log_lines += 1
+        if self._tb is not None and record.get("event") in ("epoch", "alpha"):
+            # Tags PREFERENCE/EVENT/FIELD. x axis: the preference's epoch counted across its stages (epoch
+            # records), or its alpha update counted across stages (alpha records: epochs x alpha steps).
+            epoch = sum(st.epochs for st in self.cfg.stages[: record["stage"]]) + record["epoch"]
+            x = epoch if record["event"] == "epoch" else epoch * 10_000 + record["step"]
+            fields = {k: v for k, v in record.items() if k not in ("event", "preference", "stage", "epoch", "step")}
+            self._tb({"step": x, f"{record['preference']}/{record['event']}": fields})
 
     def _save_checkpoint(self, done: Position, stage: Stage | None, entries: list[dict[str, Any]]) -> None:
         """``done``: the stage's preference and index and how many of its epochs have run."""

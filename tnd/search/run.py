@@ -100,7 +100,7 @@ def write_result(out: Path, cfg: SearchConfig, prefs: list[Preference], entries:
 
 def run_search(cfg: SearchConfig, out: str | Path, resume: bool = False, progress: bool = True,
                costs: CostSuite | None = None, data: Any = None, stop_after_epochs: int | None = None,
-               echo: Callable[[str], None] = print) -> dict[str, Any] | None:
+               echo: Callable[[str], None] = print, tensorboard: str | Path | None = None) -> dict[str, Any] | None:
     """Search, derive and score one genotype per preference, and write the run folder.
 
     Args:
@@ -112,6 +112,8 @@ def run_search(cfg: SearchConfig, out: str | Path, resume: bool = False, progres
         data: dataset splits to use instead of loading ``cfg.dataset``.
         stop_after_epochs: stop after this many epochs and return None (simulates an interruption).
         echo: where the header and summary table are printed.
+        tensorboard: also log the epoch and alpha records (loss, entropy, reward, baseline, accuracy, costs)
+            to TensorBoard in this folder; log.jsonl stays the source of truth.
 
     Returns:
         The contents of result.json, or None when stopped early.
@@ -124,7 +126,8 @@ def run_search(cfg: SearchConfig, out: str | Path, resume: bool = False, progres
     costs = costs if costs is not None else build_costs(cfg, prefs)
     out.mkdir(parents=True, exist_ok=True)
     atomic.write_text(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    search = ProgressiveSearch(cfg, prefs, data, costs, out, resume=resume, progress=progress)
+    search = ProgressiveSearch(cfg, prefs, data, costs, out, resume=resume, progress=progress,
+                               tensorboard=tensorboard)
     # Before the search, so that a range the cost model cannot give stops the run at once, not after it.
     ranges = hypervolume_ranges(cfg, costs, rewarded_costs(prefs) or ["params"])
     echo(f"tnd search '{cfg.name}': {cfg.dataset}, {len(cfg.stages)} stages "

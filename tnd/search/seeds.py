@@ -115,8 +115,11 @@ def plot_seed_fronts(results: dict[int, dict[str, Any]], path: Path) -> Path:
 
 
 def run_seeds(cfg: SearchConfig, seeds: Sequence[int], out: str | Path, search: Callable[..., dict[str, Any] | None],
-              resume: bool = False, echo: Callable[[str], None] = print, **kwargs: Any) -> dict[str, Any] | None:
+              resume: bool = False, echo: Callable[[str], None] = print, tensorboard: str | Path | None = None,
+              **kwargs: Any) -> dict[str, Any] | None:
     """Run ``search(cfg with seed s, out/seed-s, resume=...)`` for each seed, then write the summary.
+
+    With ``tensorboard`` each seed logs into its own ``tensorboard/seed-s``, so the curves sit side by side.
 
     A seed whose folder already holds a result is read, not rerun (with ``resume``); without ``resume`` a
     folder holding any seed is refused by the search itself. Returns the summary, or None if a run stopped."""
@@ -131,6 +134,8 @@ def run_seeds(cfg: SearchConfig, seeds: Sequence[int], out: str | Path, search: 
             continue
         echo(f"== seed {seed} ({len(results) + 1} of {len(seeds)}) ==")
         again = resume and (folder / "checkpoint.pt").is_file()
+        if tensorboard is not None:
+            kwargs["tensorboard"] = Path(tensorboard) / folder.name
         result = search(replace(cfg, seed=seed), folder, resume=again, echo=echo, **kwargs)
         if result is None:
             return None

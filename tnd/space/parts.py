@@ -191,21 +191,25 @@ def part_params(key: PartKey) -> int:
 
 @lru_cache(maxsize=None)
 def part_flops(key: PartKey) -> int:
-    """Multiply-accumulates at batch 1 (convolutions and linear layers, as DARTS/thop count "FLOPs")."""
-    macs = 0
+    """Multiply-accumulates at batch 1 (what DARTS papers and thop report as "FLOPs").
 
-    def hook(mod: nn.Module, _inp, out: torch.Tensor) -> None:
-        nonlocal macs
-        if isinstance(mod, nn.Conv2d):
-            k = mod.kernel_size[0] * mod.kernel_size[1] * (mod.in_channels // mod.groups)
-            macs += out.numel() * k
-        elif isinstance(mod, nn.Linear):
-            macs += out.numel() * mod.in_features
+    Counted by torch's FlopCounterMode on the part's forward pass, so every convolution and matrix product
+    counts wherever it is called (an op registered with ``register_op`` that calls ``F.conv2d`` included);
+    it reports FLOPs = 2 x MACs. Run on the meta device (shapes only) and cached per part: a search
+    costs many architectures from few parts.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
 
-    module = part_module(key).eval()
-    handles = [m.register_forward_hook(hook) for m in module.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    with torch.no_grad():
-        module(*part_inputs(key))
-    for h in handles:
-        h.remove()
-    return macs
+    def count(device: str) -> int:
+        counter = FlopCounterMode(display=False)
+        with torch.device(device), torch.no_grad():
+            module = part_module(key).eval()
+            inputs = part_inputs(key)
+            with counter:
+                module(*inputs)
+        return counter.get_total_flops() // 2
+
+    try:
+        return count("meta")  # shapes are all counting needs: no weight init, no arithmetic
+    except (NotImplementedError, RuntimeError):
+        return count("cpu")   # an op that reads values (e.g. .item()) needs real tensors; same count
