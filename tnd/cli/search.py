@@ -39,7 +39,7 @@ def parse_preference(text: str) -> dict[str, Any]:
 def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     """Flags as dotted config overrides; the config loader drops the file's settings for unrewarded costs."""
     o: dict[str, Any] = {}
-    for flag, key in (("name", "name"), ("dataset", "dataset"), ("data_dir", "data_dir"), ("seed", "seed"),
+    for flag, key in (("name", "name"), ("space", "space"), ("dataset", "dataset"), ("data_dir", "data_dir"), ("seed", "seed"),
                       ("device", "cost.device"), ("lut", "cost.lut"), ("mode", "weights.mode"),
                       ("reward_form", "reward.form"), ("energy", "reward.energy"), ("strategy", "strategy"),
                       ("accuracy_scale", "reward.accuracy")):
@@ -102,9 +102,6 @@ def run(args: argparse.Namespace) -> int:
 
     if args.tabular:
         return run_tabular(args)
-    if args.space == "nb201":
-        raise TndError("--space nb201 searches a table for now: give --tabular FILE --accuracy COLUMN "
-                       "--cost latency=COLUMN (the NB201 supernet on data is not wired into tnd search yet)")
     args.config = str(config_path(args.config, "search")) if args.config else None
     cfg = load_search_config(args.config, {**overrides_from(args), **parse_set(args.set)})
     if args.dry_run:
@@ -146,8 +143,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--strategy", choices=("tnd", "random"),
                    help="tnd: policy gradient on alpha; random: the equal-budget baseline (uniformly sampled "
                         "supernet, as many uniform samples scored as the policy scores, the best by the reward kept)")
-    p.add_argument("--space", choices=("darts", "nb201"), default="darts",
-                   help="search space: the DARTS cell (supernet on data) or NAS-Bench-201 (with --tabular)")
+    p.add_argument("--space", choices=("darts", "nb201"),
+                   help="search space (config key 'space', default darts): the DARTS cells or the NAS-Bench-201 cell, "
+                        "each as a supernet trained on the data; nb201 with --tabular reads a table instead")
     p.add_argument("--tabular", metavar="FILE",
                    help="read accuracy and costs from a CSV (gzip allowed) whose 'arch' column holds NB201 strings, "
                         "instead of training a supernet (tabular benchmark mode)")

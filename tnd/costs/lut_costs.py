@@ -7,26 +7,30 @@ estimate sums (and calibrates) them, and each figure carries its provenance: mea
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 from tnd.costs.base import CostValue
 from tnd.errors import TndError
 from tnd.lut.estimate import NetworkEstimate
 from tnd.lut.table import LookupTable
 from tnd.space.genotype import Architecture
 from tnd.space.parts import network_parts
-from tnd.space.plan import NetworkShape
 
 
 class LutCosts:
     """``latency`` (ms) and, where the table has it, ``energy`` (mJ) per inference at the table's batch size."""
 
-    def __init__(self, table: LookupTable, shape: NetworkShape, strict: bool = False, energy: str = "dynamic"):
-        self.table, self.shape = table, shape
+    def __init__(self, table: LookupTable, shape: Any, strict: bool = False, energy: str = "dynamic",
+                 parts: Callable[[Any, Any], list] = network_parts):
+        # ``parts``: the architecture and shape to the network's costed parts (DARTS's by default; NB201's
+        # tnd.space.nb201.network_parts with an NB201Shape)
+        self.table, self.shape, self.parts = table, shape, parts
         self.estimate = NetworkEstimate(table, strict=strict, energy=energy)
         self.has_energy = self.estimate.has_energy
         self.provides = ("latency", "energy") if self.has_energy else ("latency",)
 
     def __call__(self, arch: Architecture) -> dict[str, CostValue]:
-        t = self.estimate.predict(network_parts(arch, self.shape))
+        t = self.estimate.predict(self.parts(arch, self.shape))
         out = {"latency": CostValue(t["latency"], "predicted" if t["predicted"] else "measured")}
         if self.has_energy:
             if t["energy"] is None:

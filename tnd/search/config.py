@@ -10,8 +10,10 @@ from tnd.costs.objectives import ACCURACY
 from tnd.errors import TndError
 from tnd.schema import from_data, load_yaml, to_data
 from tnd.search.reward import Preference, RewardSpec
-from tnd.space.ops import OPS, PRIMITIVES
-from tnd.space.parts import PartKey, space_parts
+from tnd.search.spaces import SearchSpace, get_space
+from tnd.space.nb201 import NB201_OPS
+from tnd.space.ops import PRIMITIVES
+from tnd.space.parts import PartKey
 from tnd.space.plan import NetworkShape
 
 # What a dataset's networks look like, known without loading it (LUT enumeration needs this).
@@ -24,7 +26,9 @@ DATASET_SHAPES: dict[str, dict[str, int]] = {
 @dataclass
 class StageConfig:
     cells: int                 # supernet depth in this stage
-    ops: int | dict[str, int]  # candidate ops kept per edge during this stage: one count, or {normal: K, reduce: K}
+    # candidate ops kept per edge during this stage: one count, or one per cell type ({normal: K, reduce: K};
+    # NB201: {cell: K}). NB201: ``cells`` is N, the cells of each of its three stages (3N in the supernet).
+    ops: int | dict[str, int]
     epochs: int
     warmup_epochs: int         # weights only, alpha frozen (guards against the "Matthew effect")
 
@@ -36,6 +40,7 @@ class StageConfig:
 class OpsConfig:
     normal: list[str] = field(default_factory=lambda: list(PRIMITIVES))
     reduce: list[str] = field(default_factory=lambda: list(PRIMITIVES))
+    cell: list[str] = field(default_factory=lambda: list(NB201_OPS))   # space: nb201, its one cell
 
 
 @dataclass
@@ -135,6 +140,9 @@ class SearchConfig:
     # tnd: policy gradient on alpha (TND-NAS); random: the same supernet trained with uniform samples, then
     # as many uniform samples scored as the policy scores, the best kept (random search with weight sharing)
     strategy: Literal["tnd", "random"] = "tnd"
+    # the cell space (tnd.search.spaces): darts (normal + reduce cells, DARTS genotypes) or nb201 (NAS-Bench-201's
+    # cell on its macro network, NB201 strings; network defaults to NB201's C=16, N=5, i.e. layers 15)
+    space: str = "darts"
     dataset: str = "cifar10"
     data_dir: str | None = None
     seed: int = 0
@@ -154,26 +162,33 @@ class SearchConfig:
     preferences: list[PreferenceConfig] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        get_space(self.space).resolve_defaults(self)
         validate(self)
 
     # ---- derived views ----------------------------------------------------------------------
-    def target_shape(self, net: NetworkConfig | None = None) -> NetworkShape:
-        net = net or self.network
-        return NetworkShape(channels=net.channels, layers=net.layers, **DATASET_SHAPES[self.dataset])
+    def search_space(self) -> SearchSpace:
+        return get_space(self.space)
 
-    def cost_shapes(self) -> list[NetworkShape]:
+    def data_shape(self) -> dict[str, int]:
+        return dict(DATASET_SHAPES[self.dataset])
+
+    def target_shape(self, net: NetworkConfig | None = None) -> Any:
+        """The deployed network's shape (a NetworkShape for DARTS, an NB201Shape for NB201)."""
+        return self.search_space().target_shape(self, net or self.network)
+
+    def cost_shapes(self) -> list[Any]:
         """Every network shape a cost table for this search must cover."""
         return [self.target_shape()] + [self.target_shape(n) for n in self.cost.extra_shapes]
 
-    def supernet_shape(self, stage: StageConfig) -> NetworkShape:
-        return NetworkShape(channels=self.channels, layers=stage.cells, **DATASET_SHAPES[self.dataset])
+    def supernet_shape(self, stage: StageConfig) -> Any:
+        return self.search_space().supernet_shape(self, stage)
 
     def part_keys(self) -> list[PartKey]:
         """Every part any network of this search can use at its cost shapes (stem to classifier)."""
-        return space_parts(self.cost_shapes(), self.ops.normal, self.ops.reduce)
+        return self.search_space().part_keys(self)
 
     def op_sets(self) -> dict[str, list[str]]:
-        return {"normal": list(self.ops.normal), "reduce": list(self.ops.reduce)}
+        return self.search_space().op_sets(self)
 
     def resolve_preferences(self) -> list[Preference]:
         """Every member of the series with its complete reward (one ``default`` member without a series)."""
@@ -193,14 +208,9 @@ def validate(cfg: SearchConfig) -> None:
         raise TndError(f"unknown dataset {cfg.dataset!r}; choose one of {', '.join(DATASET_SHAPES)}")
     if not cfg.stages:
         raise TndError("search config: 'stages' is empty; give at least one stage")
-    for cell, ops in (("normal", cfg.ops.normal), ("reduce", cfg.ops.reduce)):
-        unknown = [o for o in ops if o not in OPS]
-        if unknown:
-            raise TndError(f"search config: unknown op(s) {', '.join(unknown)} in ops.{cell}; "
-                           f"known ops: {', '.join(OPS)}")
-        if len(set(ops)) != len(ops) or len([o for o in ops if o != "none"]) < 1:
-            raise TndError(f"search config: ops.{cell} must list distinct ops, at least one besides 'none'")
-    sizes = {"normal": len(cfg.ops.normal), "reduce": len(cfg.ops.reduce)}
+    space = get_space(cfg.space)
+    space.validate(cfg)
+    sizes = {cell: len(ops) for cell, ops in cfg.op_sets().items()}
     prev = dict(sizes)
     for i, st in enumerate(cfg.stages):
         where = f"search config: stages[{i}]"
@@ -209,8 +219,8 @@ def validate(cfg: SearchConfig) -> None:
         if not 0 <= st.warmup_epochs <= st.epochs:
             raise TndError(f"{where}: 'warmup_epochs' must be between 0 and epochs ({st.epochs})")
         if isinstance(st.ops, dict) and set(st.ops) != set(sizes):
-            raise TndError(f"{where}: 'ops' as a mapping needs exactly the keys normal and reduce, "
-                           f"e.g. {{normal: 6, reduce: 4}}")
+            raise TndError(f"{where}: 'ops' as a mapping needs exactly the keys {' and '.join(sizes)}, "
+                           f"e.g. {space.ops_example}")
         for cell in sizes:
             k = st.keep(cell)
             if i == 0 and k != sizes[cell]:

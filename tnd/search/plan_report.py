@@ -14,9 +14,8 @@ from typing import Any, Sequence
 from tnd.costs.objectives import get_objective
 from tnd.data.datasets import search_split_sizes
 from tnd.search.config import SearchConfig, StageConfig
-from tnd.search.cost_range import CostsOf, cost_ranges
+from tnd.search.cost_range import CostsOf
 from tnd.search.reward import Preference, equivalence_message
-from tnd.space.genotype import CELL_TYPES, Architecture
 
 
 def ops_kept(stage: StageConfig, cell: str) -> int:
@@ -58,13 +57,16 @@ def describe_plan(cfg: SearchConfig, prefs: Sequence[Preference], costs: CostsOf
              f"{n} stage(s); weights train on the {cfg.weights.mode} path ({train_size} training images, batch "
              f"{cfg.weights.batch_size}); supernet {cfg.channels} channels"]
     steps = [stage_steps(cfg, st, train_size) for st in cfg.stages]
-    rows = [[str(i + 1), str(st.cells), f"{ops_kept(st, 'normal')}/{ops_kept(st, 'reduce')}", str(st.epochs),
+    space = cfg.search_space()
+    cells = space.cell_types
+    rows = [[str(i + 1), str(st.cells), "/".join(str(ops_kept(st, c)) for c in cells), str(st.epochs),
              str(st.warmup_epochs), str(s["weight_steps"]), str(s["alpha_steps"]), str(s["samples"])]
             for i, (st, s) in enumerate(zip(cfg.stages, steps))]
     lines += ["", "stages (per preference):"]
-    lines += _table(["stage", "cells", "ops kept normal/reduce", "epochs", "warm-up", "weight steps",
+    lines += _table(["stage", "cells" if space.name == "darts" else "cells per NB201 stage",
+                     f"ops kept {'/'.join(cells)}", "epochs", "warm-up", "weight steps",
                      "alpha steps", "scored samples"], rows)
-    lines += ["", "op sets:"] + [f"  {c} ({len(cfg.op_sets()[c])}): {', '.join(cfg.op_sets()[c])}" for c in CELL_TYPES]
+    lines += ["", "op sets:"] + [f"  {c} ({len(cfg.op_sets()[c])}): {', '.join(cfg.op_sets()[c])}" for c in cells]
     p = cfg.policy
     lines += ["", f"policy: {p.samples} samples per alpha step, one alpha step every {p.alpha_every} weight steps "
                   f"after warm-up; lr {p.lr:g}, weight decay {p.weight_decay:g}, baseline decay {p.baseline_decay:g}; "
@@ -75,15 +77,14 @@ def describe_plan(cfg: SearchConfig, prefs: Sequence[Preference], costs: CostsOf
         lines.append(f"  WARNING: {same}")
     rewarded = {c for pref in prefs for c in pref.spec.costs}
     names = list(dict.fromkeys(["params", "flops", *(c for pref in prefs for c in pref.spec.costs)]))
-    ranges = cost_ranges(names, cfg.op_sets(), costs)
-    shape = cfg.target_shape()
-    lines += ["", f"deployed network ({shape.channels} channels, {shape.layers} cells, {shape.input_size}px): the "
+    ranges = space.cost_ranges(cfg, costs, names, stated=False)
+    lines += ["", f"deployed network ({space.describe_shape(cfg.target_shape())}): the "
                   "cheapest and dearest networks the search can derive, per cost"]
     rows = []
     for name in names:
         r, objective = ranges[name], get_objective(name)
-        cheap = costs(Architecture.from_genotype(r.cheapest))[name]    # type: ignore[arg-type]
-        dear = costs(Architecture.from_genotype(r.dearest))[name]      # type: ignore[arg-type]
+        cheap = costs(space.cost_record(r.cheapest))[name]
+        dear = costs(space.cost_record(r.dearest))[name]
         rows.append([name, objective.format(cheap.value, cheap.source), objective.format(dear.value, dear.source),
                      "(rewarded)" if name in rewarded else ""])
     lines += _table(["cost", "smallest", "largest", ""], rows)

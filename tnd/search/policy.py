@@ -201,6 +201,18 @@ class Policy(torch.nn.Module):
         return [[ops[j] for j, a in enumerate(row) if a] for row in self.alive(cell).tolist()]
 
 
+def one_hot_weights(policy: Policy, choice: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A sampled architecture as mixture weights: 1 on each edge's chosen op, 0 elsewhere (unchosen edges: 0)."""
+    out = {}
+    for cell in policy.cells:
+        w = torch.zeros_like(policy.alive(cell), dtype=torch.float32)
+        for e, j in enumerate(choice[cell].tolist()):
+            if j >= 0:
+                w[e, j] = 1.0
+        out[cell] = w
+    return out
+
+
 def reinforce_step(policy: Policy, optimiser: torch.optim.Optimizer, choices: list[dict[str, torch.Tensor]],
                    rewards: torch.Tensor, baseline: float | None, entropy_weight: float, grad_clip: float,
                    baseline_decay: float) -> tuple[float, float]:

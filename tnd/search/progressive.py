@@ -7,10 +7,14 @@ For each preference (one point of a Pareto series) and each stage:
                   on a training batch
   after warm-up   every k steps: sample M architectures, reward = f(accuracy on a validation batch, costs),
                   ascend (R - b) * grad log pi(a) with AdamW, move the baseline b
-  end of search   derive a DARTS genotype, score it, record its costs beside the policy's expected costs
+  end of search   derive the space's architecture (a DARTS genotype, an NB201 cell), score it, record its
+                  costs beside the policy's expected costs
 Randomness is re-seeded from (seed, stage, epoch): every member of a series sees the same random streams
 (common random numbers, so members differ by their preference alone), and a run resumed from an
 epoch-boundary checkpoint is bit-identical to one that was never interrupted.
+
+Everything that differs between cell spaces (supernet, policy, derivation, cost record, result format) is
+asked of the config's space (``tnd.search.spaces``); the loop is the same for all.
 
 ``strategy: random`` is the baseline at equal budget: the same supernet schedule trained on uniform samples,
 no shrinking, then as many uniform samples scored as the policy would have scored, the best one kept.
@@ -35,11 +39,12 @@ from tnd.errors import TndError
 from tnd.progress import Progress
 from tnd.run_folder import load_state
 from tnd.search.config import SearchConfig, StageConfig
-from tnd.search.derive import derive_genotype, node_edges
-from tnd.search.policy import Policy, reinforce_step
+from tnd.search.policy import Policy, one_hot_weights, reinforce_step
 from tnd.search.reward import Preference
-from tnd.search.supernet import Supernet
-from tnd.space.genotype import CANDIDATE_EDGES, CELL_TYPES, Architecture, Genotype
+from tnd.search.spaces import genotype_choice
+
+__all__ = ["ProgressiveSearch", "SearchOutcome", "choice_of", "cosine_lr", "genotype_choice", "one_hot_weights",
+           "seed_of"]
 
 CHECKPOINT_FORMAT = "tnd-search-checkpoint/1"
 
@@ -54,27 +59,6 @@ def seed_of(*parts: int) -> int:
 
 def cosine_lr(base: float, minimum: float, step: int, total: int) -> float:
     return minimum + 0.5 * (base - minimum) * (1 + math.cos(math.pi * min(step, total) / max(total, 1)))
-
-
-def genotype_choice(g: Genotype) -> dict[str, list[str]]:
-    """The derived genotype as a supernet path: its ops on its edges, `none` elsewhere."""
-    out = {}
-    for cell in CELL_TYPES:
-        chosen = {(e.src, e.dst): e.op for e in g.edges(cell)}
-        out[cell] = [chosen.get(edge, "none") for edge in CANDIDATE_EDGES]
-    return out
-
-
-def one_hot_weights(policy: Policy, choice: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """A sampled architecture as mixture weights: 1 on each edge's chosen op, 0 elsewhere (unchosen edges: 0)."""
-    out = {}
-    for cell in policy.cells:
-        w = torch.zeros_like(policy.alive(cell), dtype=torch.float32)
-        for e, j in enumerate(choice[cell].tolist()):
-            if j >= 0:
-                w[e, j] = 1.0
-        out[cell] = w
-    return out
 
 
 def choice_of(policy: Policy, names: dict[str, list[str]]) -> dict[str, torch.Tensor]:
@@ -101,7 +85,7 @@ class Stage:
     preference: Preference
     config: StageConfig
     policy: Policy
-    supernet: Supernet
+    supernet: nn.Module
     w_opt: torch.optim.SGD
     a_opt: torch.optim.AdamW
     baseline: float | None = None
@@ -131,6 +115,7 @@ class ProgressiveSearch:
                  out_dir: str | Path, resume: bool = False, progress: bool = True,
                  tensorboard: str | Path | None = None):
         self.cfg, self.prefs, self.data, self.costs = cfg, prefs, data, costs
+        self.space = cfg.search_space()
         self.out = Path(out_dir)
         self.resume, self.progress = resume, progress
         self.tensorboard = tensorboard  # also send the epoch and alpha records there (TensorBoardSink)
@@ -199,8 +184,7 @@ class ProgressiveSearch:
 
     def _new_policy(self) -> Policy:
         """The same initial alpha for every member of a series (common random numbers)."""
-        return Policy(self.cfg.op_sets(), generator=torch.Generator().manual_seed(seed_of(self.cfg.seed, 0, 0, 1)),
-                      nodes=node_edges(), sampling=self.cfg.policy.sampling)
+        return self.space.new_policy(self.cfg, torch.Generator().manual_seed(seed_of(self.cfg.seed, 0, 0, 1)))
 
     # ---- stages and epochs -------------------------------------------------------------------
     def _start_stage(self, policy: Policy, p: int, s: int) -> Stage:
@@ -216,14 +200,14 @@ class ProgressiveSearch:
                 policy.reset_alpha(generator=torch.Generator().manual_seed(seed_of(cfg.seed, s, 0, 1)))
         self._log({"event": "stage", "preference": self.prefs[p].name, "stage": s, "cells": stage.cells,
                    "ops_per_edge": stage.ops, "dropped": n_dropped,
-                   "alive": {c: policy.alive_ops(c) for c in CELL_TYPES}})
+                   "alive": {c: policy.alive_ops(c) for c in policy.cells}})
         return self._build_stage(policy, p, s)
 
     def _build_stage(self, policy: Policy, p: int, s: int) -> Stage:
         cfg, stage = self.cfg, self.cfg.stages[s]
         torch.manual_seed(seed_of(cfg.seed, s, 0, 2))
-        alive = {c: policy.alive_ops(c) for c in CELL_TYPES}
-        supernet = Supernet(cfg.op_sets(), alive, cfg.supernet_shape(stage), cfg.weights.mode)
+        alive = {c: policy.alive_ops(c) for c in policy.cells}
+        supernet = self.space.build_supernet(cfg, alive, stage)
         w, a = cfg.weights, cfg.policy
         w_opt = torch.optim.SGD(supernet.parameters(), lr=w.lr, momentum=w.momentum, weight_decay=w.weight_decay)
         # Decoupled weight decay: its pull on alpha does not depend on the reward's scale (accuracy in [0, 1]).
@@ -274,7 +258,7 @@ class ProgressiveSearch:
         if self.cfg.weights.mode == "sampled":
             logits = stage.supernet(x, choice=policy.op_names(policy.sample(g_arch, uniform=uniform)))
         else:
-            logits = stage.supernet(x, weights={c: policy.probs(c) for c in CELL_TYPES})
+            logits = stage.supernet(x, weights={c: policy.probs(c) for c in policy.cells})
         loss = nn.functional.cross_entropy(logits, y)
         stage.w_opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -316,28 +300,25 @@ class ProgressiveSearch:
             logits = stage.supernet(xv, choice=policy.op_names(choice))
         acc = (logits.argmax(1) == yv).float().mean().item()
         t0 = time.perf_counter()
-        costs = self.costs(policy.architecture(choice))
+        costs = self.costs(self.space.sample_record(policy, choice))
         self.cost_seconds += time.perf_counter() - t0
         return acc, {c: costs[c].value for c in stage.preference.spec.costs}
 
     # ---- the end of a preference -------------------------------------------------------------
     def _finish_preference(self, stage: Stage) -> dict[str, Any]:
-        """The member's genotype (derived from alpha, or the random baseline's best sample), its accuracy
+        """The member's architecture (derived from alpha, or the random baseline's best sample), its accuracy
         on the whole validation split, its costs, and those costs against the target and the policy."""
         policy, warnings = stage.policy, []
         if self.cfg.strategy == "random":
-            genotype, sampled = self._best_random_sample(stage)
+            arch, sampled = self._best_random_sample(stage)
             warnings.append(f"random baseline: best of {sampled} uniform samples by the reward")
         else:
-            scores = {c: policy.edge_scores(c) for c in policy.cells} if policy.sampling == "derived" else None
-            genotype = derive_genotype({c: policy.probs(c) for c in policy.cells}, self.cfg.op_sets(),
-                                       {c: policy.alive(c) for c in policy.cells}, self.cfg.derive.max_skip,
-                                       edge_scores=scores, warnings=warnings)
-        accuracy = self.evaluate(stage, genotype)
-        costs = self.costs(Architecture.from_genotype(genotype))
+            arch = self.space.derive(self.cfg, policy, warnings)
+        accuracy = self.evaluate(stage, arch)
+        costs = self.costs(self.space.cost_record(arch))
         fields = {k: get_objective(k).field for k in costs}
         entry = {
-            "genotype": genotype.to_dict(),
+            "genotype": self.space.arch_to_dict(arch),
             "preference": stage.preference.to_dict(),
             "objectives": {"accuracy": accuracy, **{fields[k]: v.value for k, v in costs.items()}},
             "sources": {"accuracy": "supernet-validation", **{fields[k]: v.source for k, v in costs.items()}},
@@ -354,7 +335,7 @@ class ProgressiveSearch:
         expected cost (mean and range over ``n`` samples): is what is deployed what was optimised?"""
         spec, policy = stage.preference.spec, stage.policy
         g = torch.Generator().manual_seed(seed_of(self.cfg.seed, len(self.cfg.stages), 0, 6))
-        samples = [self.costs(policy.architecture(policy.sample(g))) for _ in range(n)]
+        samples = [self.costs(self.space.sample_record(policy, policy.sample(g))) for _ in range(n)]
         out = {}
         for i, c in enumerate(spec.costs):
             values = [s[c].value for s in samples]
@@ -368,7 +349,7 @@ class ProgressiveSearch:
         per_epoch = steps // self.cfg.policy.alpha_every * self.cfg.policy.samples
         return sum((st.epochs - st.warmup_epochs) * per_epoch for st in self.cfg.stages)
 
-    def _best_random_sample(self, stage: Stage) -> tuple[Genotype, int]:
+    def _best_random_sample(self, stage: Stage) -> tuple[Any, int]:
         """Random search with weight sharing: uniform samples scored on validation batches as the policy's
         are, the best under the member's reward kept."""
         spec, policy = stage.preference.spec, stage.policy
@@ -385,16 +366,12 @@ class ProgressiveSearch:
                 if r > best_reward:
                     best, best_reward = choice, r
         assert best is not None
-        one_hot = one_hot_weights(policy, best)
-        scores = {c: one_hot[c].sum(-1) for c in policy.cells} if policy.sampling == "derived" else None
-        genotype = derive_genotype(one_hot, self.cfg.op_sets(), {c: policy.alive(c) for c in policy.cells},
-                                   self.cfg.derive.max_skip, edge_scores=scores)
-        return genotype, k
+        return self.space.from_sample(self.cfg, policy, best), k
 
-    def evaluate(self, stage: Stage, genotype: Genotype) -> float:
+    def evaluate(self, stage: Stage, arch: Any) -> float:
         """Accuracy of the derived path on the whole validation split, with the shared weights, through the
         same forward the samples were scored with."""
-        choice = choice_of(stage.policy, genotype_choice(genotype))
+        choice = choice_of(stage.policy, self.space.choice(arch))
         correct = 0
         stage.supernet.train()  # batch statistics: shared BN running stats belong to no single path
         with torch.no_grad():

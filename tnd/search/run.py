@@ -9,14 +9,13 @@ from typing import Any, Callable
 import yaml
 
 from tnd import atomic
-from tnd.costs import CostSuite, CountingCosts
+from tnd.costs import CostSuite
 from tnd.costs.objectives import by_field, get_objective
 from tnd.data import load_dataset
 from tnd.result_file import RESULT_FORMAT, RESULT_NAME
 from tnd.run_folder import open_run_folder
 from tnd.search.config import SearchConfig
-from tnd.search.lut_source import load_search_lut
-from tnd.search.cost_range import CostRange, cost_ranges
+from tnd.search.cost_range import CostRange
 from tnd.search.normalised_hv import ObjectiveRange, normalised_hypervolume
 from tnd.search.pareto import hypervolume, pareto_front
 from tnd.search.plots import plot_front
@@ -24,7 +23,7 @@ from tnd.search.progressive import ProgressiveSearch
 from tnd.search.rescore import rescore_by_training
 from tnd.search.plan_report import describe_plan
 from tnd.search.reward import Preference, equivalence_message
-from tnd.space.genotype import Genotype
+from tnd.search.spaces import get_space
 
 
 def rewarded_costs(prefs: list[Preference]) -> list[str]:
@@ -33,12 +32,8 @@ def rewarded_costs(prefs: list[Preference]) -> list[str]:
 
 
 def build_costs(cfg: SearchConfig, prefs: list[Preference]) -> CostSuite:
-    """Counting costs always; a lookup-table cost model when the reward needs latency or energy."""
-    models: list[Any] = [CountingCosts(cfg.target_shape())]
-    needed = set(rewarded_costs(prefs))
-    if needed & {"latency", "energy"} or cfg.cost.lut:
-        models.append(load_search_lut(cfg, needs_energy="energy" in needed))
-    return CostSuite(models)
+    """Counting costs always; a lookup-table cost model when the reward needs latency or energy (the space's)."""
+    return CostSuite(cfg.search_space().cost_models(cfg, set(rewarded_costs(prefs))))
 
 
 ERROR_RANGE = (0.0, 1.0)   # error = 1 - accuracy, accuracy a fraction: its stated range
@@ -46,7 +41,7 @@ ERROR_RANGE = (0.0, 1.0)   # error = 1 - accuracy, accuracy a fraction: its stat
 
 def hypervolume_ranges(cfg: SearchConfig, costs: CostSuite, names: list[str]) -> dict[str, CostRange]:
     """Each cost's stated range: ``derive.hv_range`` where given, else the cheapest and dearest derivable network."""
-    return cost_ranges(names, cfg.op_sets(), costs, cfg.derive.hv_range)
+    return cfg.search_space().cost_ranges(cfg, costs, names)
 
 
 def front_of(entries: list[dict[str, Any]], costs: list[str], ranges: dict[str, CostRange]) -> dict[str, Any]:
@@ -182,8 +177,9 @@ def summary_table(result: dict[str, Any]) -> str:
     else:
         out.append("val acc: supernet validation accuracy of the derived cell (shared weights), a proxy; "
                    "train it with `tnd train` for the real figure.")
+    space = get_space(result["config"].get("space", "darts"))
     for i, e in enumerate(entries):
-        out.append(f"[{i}] {Genotype.from_dict(e['genotype'])}")
+        out.append(f"[{i}] {space.describe(e['genotype'])}")
     out.append(hypervolume_line(result["hypervolume"]))
     return "\n".join(out)
 

@@ -55,6 +55,8 @@ from tnd.search.policy import Policy, reinforce_step
 from tnd.search.progressive import seed_of
 from tnd.search.reward import Preference, RewardSpec
 from tnd.search.cost_range import CostRange
+from tnd.search.spaces import derive_nb201 as derive_arch
+from tnd.search.spaces import nb201_arch_of as _arch
 from tnd.search.run import write_result
 from tnd.space.nb201 import CELL_TYPES, N_EDGES, NB201_OPS, NB201Arch
 
@@ -218,15 +220,6 @@ def entry_of(bench: TabularBenchmark, arch: NB201Arch, preference: Preference) -
     return {"genotype": arch.to_dict(), "preference": preference.to_dict(),
             "objectives": {"accuracy": row.accuracy / 100.0, **{fields[k]: v for k, v in row.costs.items()}},
             "sources": {"accuracy": SOURCE, **{fields[k]: SOURCE for k in row.costs}}}
-
-
-def _arch(policy: Policy, choice: dict[str, torch.Tensor]) -> NB201Arch:
-    return NB201Arch(tuple(policy.op_names(choice)[CELL]))
-
-
-def derive_arch(policy: Policy) -> NB201Arch:
-    """The most probable op of each edge among those alive."""
-    return _arch(policy, {CELL: policy.probs(CELL).argmax(-1)})
 
 
 def new_policy(space: list[list[str]], generator: torch.Generator) -> Policy:
