@@ -150,3 +150,10 @@ def test_cli_runs_the_nb201_preset(tmp_path, capsys, single_thread):
 def test_tabular_still_needs_space_nb201(tmp_path, capsys):
     assert main(["search", "--tabular", str(tmp_path / "t.csv"), "--accuracy", "a", "--out", str(tmp_path)]) == 2
     assert "add --space nb201" in capsys.readouterr().err
+
+
+def test_tnd_train_refuses_an_nb201_result_in_one_line(tiny_run, capsys, tmp_path):
+    _, out, _ = tiny_run
+    assert main(["train", "--genotype", str(out / "result.json"), "--out", str(tmp_path / "t")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "is a nb201 cell" in err and len(err.splitlines()) == 1

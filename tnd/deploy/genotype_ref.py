@@ -51,6 +51,10 @@ def _from_result(path: Path, index: int | None) -> tuple[Genotype, str]:
                            f"write {path}:N with N in that range")
         index %= len(entries)
         how = "chosen by index"
+    arch = entries[index].get("genotype")
+    if isinstance(arch, dict) and arch.get("space", "darts") != "darts":
+        raise TndError(f"{path}: entry {index} is a {arch['space']} cell ({arch.get('arch', '?')}); tnd train trains "
+                       "DARTS genotypes (build an NB201 cell with tnd.space.nb201.build_nb201_network)")
     return Genotype.from_dict(entries[index]["genotype"]), _entry_description(path, index, entries[index], how)
 
 
