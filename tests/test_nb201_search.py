@@ -157,3 +157,38 @@ def test_tnd_train_refuses_an_nb201_result_in_one_line(tiny_run, capsys, tmp_pat
     assert main(["train", "--genotype", str(out / "result.json"), "--out", str(tmp_path / "t")]) == 2
     err = capsys.readouterr().err.strip()
     assert "is a nb201 cell" in err and len(err.splitlines()) == 1
+
+
+def test_latency_from_a_table_of_nb201_parts(tmp_path, digits, single_thread):
+    """A table that holds every NB201 part at the deployed shape serves latency, with its provenance."""
+    from tnd.lut.table import LookupTable
+    from tnd.space.nb201 import network_parts, space_parts
+    from tnd.space.parts import part_flops
+
+    overhead = 0.01
+    data = {**TINY, "reward": {"objectives": ["acc", "latency"], "targets": {"latency": "0.2ms"}}, "preferences": []}
+    shape_cfg = load_search_config(None, TINY)
+    entries = {}
+    for key in space_parts(shape_cfg.cost_shapes(), NB201_OPS):
+        lat = overhead + 0.001 + part_flops(key) * 1e-7
+        entries[str(key)] = {"latency_ms": {"median": lat, "p10": lat, "p90": lat, "n": 1}, "energy_mj": None,
+                             "flops": part_flops(key), "params": 0}
+    table = LookupTable(device={"preset": "cpu"}, runtime={"provider": "CPUExecutionProvider"},
+                        settings={"batch_size": 1, "dtype": "float32", "warmup": 1, "repeats": 1,
+                                  "energy_method": "none", "call_overhead_ms": overhead}, entries=entries)
+    path = table.save(tmp_path / "nb201.json")
+    cfg = load_search_config(None, {**data, "cost": {"lut": str(path)}})
+    costs = build_costs(cfg, cfg.resolve_preferences())
+    arch = NB201Arch.parse("|nor_conv_3x3~0|+|none~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_1x1~1|none~2|")
+    by_hand = overhead + sum(table.latency_ms(p) - overhead for p in network_parts(arch, cfg.target_shape()))
+    assert costs(arch)["latency"].value == pytest.approx(by_hand) and costs(arch)["latency"].source == "measured"
+    result = run_search(cfg, tmp_path / "run", data=digits, costs=costs, **QUIET)
+    (entry,) = result["genotypes"]
+    assert entry["sources"]["latency_ms"] == "measured"
+    derived = NB201Arch.from_dict(entry["genotype"])
+    assert entry["objectives"]["latency_ms"] == pytest.approx(costs(derived)["latency"].value)
+    # Without one of the NB201 parts the table is refused in one line.
+    del table.entries[next(iter(table.entries))]
+    table.save(path)
+    with pytest.raises(TndError, match="lacks 1 of them"):
+        build_costs(cfg, cfg.resolve_preferences())

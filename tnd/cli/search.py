@@ -39,8 +39,8 @@ def parse_preference(text: str) -> dict[str, Any]:
 def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     """Flags as dotted config overrides; the config loader drops the file's settings for unrewarded costs."""
     o: dict[str, Any] = {}
-    for flag, key in (("name", "name"), ("space", "space"), ("dataset", "dataset"), ("data_dir", "data_dir"), ("seed", "seed"),
-                      ("device", "cost.device"), ("lut", "cost.lut"), ("mode", "weights.mode"),
+    for flag, key in (("name", "name"), ("space", "space"), ("dataset", "dataset"), ("data_dir", "data_dir"),
+                      ("seed", "seed"), ("device", "cost.device"), ("lut", "cost.lut"), ("mode", "weights.mode"),
                       ("reward_form", "reward.form"), ("energy", "reward.energy"), ("strategy", "strategy"),
                       ("accuracy_scale", "reward.accuracy")):
         if getattr(args, flag) is not None:
