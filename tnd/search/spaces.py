@@ -230,7 +230,7 @@ class DartsSpace(SearchSpace):
 # ---- NAS-Bench-201 --------------------------------------------------------------------------------
 
 NB201_NETWORK = (16, 15)   # NB201's deployed network: C=16, N=5 cells per stage (network.layers = 3N)
-N201_STAGES = 3
+NB201_STAGES = 3
 
 
 class NB201Space(SearchSpace):
@@ -262,13 +262,12 @@ class NB201Space(SearchSpace):
             raise TndError(f"{where}: derive.evaluate 'train' trains DARTS genotypes; for NB201 use "
                            "derive.evaluate: supernet (or look the cell up in a NB201 table)")
         for net in [cfg.network, *cfg.cost.extra_shapes]:
-            if net.layers % N201_STAGES or net.channels < 1:
+            if net.layers % NB201_STAGES or net.channels < 1:
                 raise TndError(f"{where}: network layers {net.layers} must be a multiple of 3 (3 stages of N "
                                f"cells; NB201's network is channels {NB201_NETWORK[0]}, layers {NB201_NETWORK[1]})")
-        for shape in [*cfg.cost_shapes(), *(cfg.supernet_shape(st) for st in cfg.stages)]:
-            if shape.input_size % 4:
-                raise TndError(f"{where}: {cfg.dataset}'s {shape.input_size}px inputs cannot be halved twice by "
-                               "NB201's two residual blocks; pick a dataset with a multiple of 4 pixels")
+        if cfg.data_shape()["input_size"] % 4:
+            raise TndError(f"{where}: {cfg.dataset}'s {cfg.data_shape()['input_size']}px inputs cannot be halved "
+                           "twice by NB201's two residual blocks; pick a dataset with a multiple of 4 pixels")
 
     def op_sets(self, cfg: Any) -> dict[str, list[str]]:
         (cell,) = self.cell_types
@@ -279,7 +278,7 @@ class NB201Space(SearchSpace):
         return nb201.NB201Shape(channels=cfg.channels, cells_per_stage=stage.cells, **cfg.data_shape())
 
     def target_shape(self, cfg: Any, net: Any) -> nb201.NB201Shape:
-        return nb201.NB201Shape(channels=net.channels, cells_per_stage=max(net.layers // N201_STAGES, 1),
+        return nb201.NB201Shape(channels=net.channels, cells_per_stage=max(net.layers // NB201_STAGES, 1),
                                 **cfg.data_shape())
 
     def describe_shape(self, shape: nb201.NB201Shape) -> str:
