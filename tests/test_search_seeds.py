@@ -11,7 +11,7 @@ from tnd.cli.main import main
 from tnd.errors import TndError
 from tnd.search.config import load_search_config
 from tnd.search.run import plan_search, run_search
-from tnd.search.seeds import parse_seeds, run_seeds, summarise
+from tnd.search.seeds import parse_seeds, run_seeds, summarise, summary_table
 
 TINY = {
     "dataset": "digits", "channels": 8, "network": {"channels": 8, "layers": 5},
@@ -44,6 +44,18 @@ def test_summary_is_mean_and_spread_over_seeds():
     assert s["members"]["m"]["accuracy"]["sd"] == pytest.approx(0.0707107, rel=1e-5)
     assert s["members"]["m"]["params"]["per_seed"] == [100.0, 300.0]
     assert s["hypervolume"]["min"] == 0.8 and s["hypervolume"]["max"] == 0.9
+
+
+def test_summary_table_reads_a_trained_score_beside_the_supernet_one():
+    """derive.evaluate: train keeps the supernet's score as supernet_accuracy: the table must show it, not crash."""
+    def result(acc):
+        return {"genotypes": [{"preference": {"name": "m"},
+                               "objectives": {"accuracy": acc, "supernet_accuracy": acc - 0.1, "latency_ms": 0.1},
+                               "sources": {"accuracy": "trained", "supernet_accuracy": "supernet-validation",
+                                           "latency_ms": "measured"}}],
+                "hypervolume": {"value": acc}}
+    table = summary_table(summarise({0: result(0.9), 1: result(0.8)}))
+    assert "supernet accuracy" in table and "0.85 +- 0.071" in table and "0.75 +- 0.071" in table
 
 
 def test_seeds_run_the_series_per_seed_and_resume_skips_finished_ones(tmp_path, digits):

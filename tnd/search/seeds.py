@@ -69,15 +69,24 @@ def summarise(results: dict[int, dict[str, Any]]) -> dict[str, Any]:
             "runs": {str(s): f"{seed_folder(Path('.'), s)}/{RESULT_NAME}" for s in seeds}}
 
 
+ACCURACY_FIELDS = ("accuracy", "supernet_accuracy")  # supernet_accuracy: beside a trained score (rescore.py)
+
+
+def _label_and_scale(f: str) -> tuple[str, float]:
+    if f in ACCURACY_FIELDS:
+        return f.replace("_", " "), 1.0
+    return by_field(f).label, by_field(f).display_scale
+
+
 def summary_table(summary: dict[str, Any]) -> str:
     seeds = summary["seeds"]
     fields = [f for f in next(iter(summary["members"].values())) if f not in ("sources",)]
     head = f"over {len(seeds)} seeds ({', '.join(map(str, seeds))}): mean +- sd"
-    rows = [["member", *(by_field(f).label if f != "accuracy" else "accuracy" for f in fields)]]
+    rows = [["member", *(_label_and_scale(f)[0] for f in fields)]]
     for name, m in summary["members"].items():
         cells = []
         for f in fields:
-            scale = 1.0 if f == "accuracy" else by_field(f).display_scale
+            scale = _label_and_scale(f)[1]
             cells.append(f"{m[f]['mean'] * scale:.4g} +- {m[f]['sd'] * scale:.2g}")
         rows.append([name, *cells])
     widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
