@@ -23,10 +23,9 @@ Run: python benchmarks/bench_nb201.py [--quick] [--seeds N] [--strategy NAME ...
 from __future__ import annotations
 
 import argparse
-import random
 import statistics
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -60,12 +59,26 @@ StrategyMaker = Callable[[Task], Strategy]
 
 
 def random_search(task: Task) -> Strategy:
-    """Uniform sampling without replacement over the space's architectures."""
+    """`tnd search --tabular ... --strategy random`: the space shuffled once per seed and read in that order,
+    so the first k cells of a 1000-query run are exactly a k-query run's."""
+    from tnd.search.tabular import tabular_search
+
+    bench = task_benchmark(task)
+
     def strategy(budget: int, seed: int) -> list:
-        rng = random.Random(seed)
-        return rng.sample(task.archs, min(budget, len(task.archs)))
+        bench.reset_queries()
+        cfg = replace(tnd_config(task, budget, seed), strategy="random", probe=0)
+        return tabular_search(bench, cfg).queried
 
     return strategy
+
+
+def task_benchmark(task: Task):
+    """The task's table as a TabularBenchmark (no copy of the data: the arrays already loaded)."""
+    from tnd.data.tabular import TabularBenchmark
+
+    return TabularBenchmark(task.path, list(task.archs), 100.0 - task.points[:, 0], {"latency": task.points[:, 1]},
+                            {"accuracy": task.accuracy_column, "latency": task.latency_column})
 
 
 def tnd_config(task: Task, budget: int, seed: int):
@@ -85,12 +98,9 @@ def tnd_config(task: Task, budget: int, seed: int):
 
 def tnd_nas(task: Task) -> Strategy:
     """TND-NAS's tabular search (a 5-member series per call) on the task's table."""
-    from tnd.data.tabular import TabularBenchmark
     from tnd.search.tabular import tabular_search
 
-    bench = TabularBenchmark(task.path, list(task.archs), 100.0 - task.points[:, 0],
-                             {"latency": task.points[:, 1]},
-                             {"accuracy": task.accuracy_column, "latency": task.latency_column})
+    bench = task_benchmark(task)
 
     def strategy(budget: int, seed: int) -> list:
         bench.reset_queries()

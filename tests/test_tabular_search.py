@@ -232,3 +232,34 @@ def test_cli_tabular_journey_and_its_errors(table, tmp_path, capsys):
         assert main(args) == 2
         err = capsys.readouterr().err.strip()
         assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_random_strategy_reads_the_budget_uniformly_and_keeps_each_members_best(table):
+    def reward(a, w):
+        return soft_reward(accuracy(a) / 100, {"latency": latency(a)}, {"latency": 1.0}, {"latency": w})
+
+    bench = load(table)
+    outcome = tabular_search(bench, config(budget=20, seed=1, strategy="random", **SERIES))
+    assert bench.queries == 20 == len(set(outcome.queried)) and set(outcome.queried_by) == {"random"}
+    accurate, fast = (NB201Arch.from_dict(e["genotype"]) for e in outcome.entries)
+    assert accurate == max(outcome.queried, key=accuracy)                 # the best read, not the space's best
+    assert fast == max(outcome.queried, key=lambda a: reward(a, -2.0))
+    # one shuffle per seed: a smaller budget reads a prefix of a larger one's cells; another seed reads others
+    small = tabular_search(load(table), config(budget=7, seed=1, strategy="random", **SERIES))
+    assert small.queried == outcome.queried[:7]
+    assert tabular_search(load(table), config(budget=7, seed=2, strategy="random", **SERIES)).queried != small.queried
+    with pytest.raises(TndError, match="strategy"):
+        config(strategy="grid")
+
+
+def test_cli_tabular_random_strategy(table, tmp_path):
+    from tnd.cli.main import main
+
+    out = tmp_path / "random"
+    assert main(["search", "--space", "nb201", "--tabular", str(table), "--accuracy", "val_acc", "--cost",
+                 "latency=lat_ms", "--reward", "acc", "--strategy", "random", "--budget", "50", "--out", str(out)]) == 0
+    result = load_result(out / "result.json")
+    # the whole 50-cell space read: the accuracy-only member is the space's most accurate cell
+    assert NB201Arch.from_dict(result["genotypes"][0]["genotype"]) == max(CELLS, key=accuracy)
+    assert result["config"]["strategy"] == "random"
+    assert len(list(csv.DictReader((out / "queried.csv").open()))) == 50

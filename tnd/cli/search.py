@@ -91,7 +91,8 @@ def run_tabular(args: argparse.Namespace) -> int:
     out = args.out or f"runs/{args.name or 'tabular'}"
     run_tabular_search(args.tabular, args.accuracy, costs, out, reward=from_data(RewardConfig, reward, "reward"),
                        preferences=prefs,
-                       budget=args.budget, seed=args.seed or 0, probe=args.probe, name=args.name or "tabular")
+                       budget=args.budget, seed=args.seed or 0, probe=args.probe, name=args.name or "tabular",
+                       strategy=args.strategy or "tnd")
     return 0
 
 
@@ -142,7 +143,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "member's mean and spread (OUT/seeds.json) and draw every seed's front (OUT/pareto_seeds.png)")
     p.add_argument("--strategy", choices=("tnd", "random"),
                    help="tnd: policy gradient on alpha; random: the equal-budget baseline (uniformly sampled "
-                        "supernet, as many uniform samples scored as the policy scores, the best by the reward kept)")
+                        "supernet, as many uniform samples scored as the policy scores, the best by the reward kept; with --tabular: "
+                        "--budget uniformly random distinct cells read, each member the best of them by its reward)")
     p.add_argument("--space", choices=("darts", "nb201"),
                    help="search space (config key 'space', default darts): the DARTS cells or the NAS-Bench-201 cell, "
                         "each as a supernet trained on the data; nb201 with --tabular reads a table instead")

@@ -98,6 +98,9 @@ class TabularSearchConfig:
     seed: int = 0
     probe: int = 0                 # uniformly random cells read first (in the budget), e.g. for relative targets
     chain: bool = True             # each preference starts from the previous one's alpha
+    # tnd: the policy-gradient series; random: the baseline at equal budget, ``budget`` distinct cells read
+    # uniformly at random (without replacement), each member the best cell read under its own reward.
+    strategy: Literal["tnd", "random"] = "tnd"
     stages: list[TabularStage] = field(default_factory=lambda: [
         TabularStage(ops=5, share=0.5), TabularStage(ops=3, share=0.3), TabularStage(ops=2, share=0.2)])
     policy: TabularPolicy = field(default_factory=TabularPolicy)
@@ -147,6 +150,8 @@ def _relative_target(cost: str, value: Any, seen: Sequence[float] | None) -> Any
 
 
 def validate(cfg: TabularSearchConfig) -> None:
+    if cfg.strategy not in ("tnd", "random"):
+        raise TndError(f"tabular search: unknown strategy {cfg.strategy!r}; choose tnd or random")
     for name in cfg.costs:
         get_objective(name)  # a one-line error for an unknown objective
     n_prefs = len(cfg.members())
@@ -264,6 +269,29 @@ class _Series:
         return row
 
     def run(self) -> TabularOutcome:
+        return self._random() if self.cfg.strategy == "random" else self._tnd()
+
+    def _random(self) -> TabularOutcome:
+        """Random search at equal budget: the space shuffled once per seed and read in that order (so a smaller
+        budget reads a prefix of a larger one's cells), then each member the best read cell by its reward."""
+        cfg, bench = self.cfg, self.bench
+        order = [NB201Arch(combo) for combo in itertools.product(*self.space)]
+        random.Random(seed_of(cfg.seed, 0, 0, 0, 7)).shuffle(order)
+        for arch in order[: cfg.budget]:
+            self.read(arch, "random")
+        entries, prefs = [], []
+        for member in cfg.members():
+            pref = cfg.resolve(member, self.seen)
+            prefs.append(pref)
+            rows = [(a, bench.query(a)) for a in bench.queried]
+            best = max(rows, key=lambda ar: pref.spec.reward(ar[1].accuracy / 100.0, ar[1].costs,
+                                                               len(cfg.stages) - 1))[0]
+            entries.append(entry_of(bench, best, pref))
+            self.log.append({"event": "derived", "preference": pref.name, "queries": bench.queries,
+                             "strategy": "random", **entries[-1]})
+        return TabularOutcome(entries, bench.queried, self.queried_by, prefs, self.log)
+
+    def _tnd(self) -> TabularOutcome:
         cfg, bench = self.cfg, self.bench
         rng = random.Random(seed_of(cfg.seed, 0, 0, 0, 6))
         while bench.queries < cfg.probe:
@@ -336,7 +364,7 @@ class _Series:
 
 def run_tabular_search(path: str | Path, accuracy_column: str, cost_columns: Mapping[str, str], out: str | Path,
                        *, reward: RewardConfig | None = None, preferences: Sequence[PreferenceConfig] = (),
-                       budget: int = 300, seed: int = 0, probe: int = 0, chain: bool = True,
+                       budget: int = 300, seed: int = 0, probe: int = 0, chain: bool = True, strategy: str = "tnd",
                        name: str = "tabular", policy: TabularPolicy | None = None,
                        stages: Sequence[TabularStage] | None = None, plot: bool = True,
                        echo: Callable[[str], None] = print) -> dict[str, Any]:
@@ -352,6 +380,8 @@ def run_tabular_search(path: str | Path, accuracy_column: str, cost_columns: Map
         reward: the reward (objectives, form, targets, exponents); default: accuracy only.
         preferences: a Pareto series (one member per preference); targets may be relative (``r30``).
         budget: distinct architectures read in all (default 300); probe: random cells read first.
+        strategy: ``tnd`` (the policy-gradient series) or ``random`` (``budget`` uniformly random distinct
+            cells, each member the best of them under its reward: the baseline at equal queries).
 
     Returns:
         The contents of result.json.
@@ -361,7 +391,7 @@ def run_tabular_search(path: str | Path, accuracy_column: str, cost_columns: Map
     optional: dict[str, Any] = {"stages": list(stages)} if stages is not None else {}
     cfg = TabularSearchConfig(
         name=name, table=str(path), accuracy=accuracy_column, costs=dict(cost_columns), budget=budget, seed=seed,
-        probe=probe, chain=chain, reward=reward or RewardConfig(), preferences=list(preferences),
+        probe=probe, chain=chain, strategy=strategy, reward=reward or RewardConfig(), preferences=list(preferences),
         policy=policy or TabularPolicy(), **optional)
     bench = TabularBenchmark.load(path, accuracy_column, cfg.costs, NB201Arch.parse)
     t0 = time.perf_counter()
