@@ -73,3 +73,71 @@ def test_handler_is_installed_and_removed_in_process():
     assert preemption.stop_requested()
     preemption.uninstall()
     assert not preemption.stop_requested()
+
+
+# ---------------------------------------------------------------------------- the search loop
+
+def test_a_search_stopped_mid_epoch_resumes_bit_identically(tmp_path, digits, monkeypatch):
+    """A stop requested during an epoch in which alpha learns: checkpoint at the next step, then resume
+    gives the uninterrupted run's genotypes and log, line for line."""
+    import pytest
+    import torch
+
+    from tnd.search.config import load_search_config
+    from tnd.search.progressive import ProgressiveSearch
+    from tnd.search.run import run_search
+    from test_search_run import TINY
+
+    cfg = load_search_config(None, TINY)
+    full = run_search(cfg, tmp_path / "full", data=digits, progress=False, echo=lambda s: None)
+    step, calls = ProgressiveSearch._weight_step, []
+
+    def counting(self, *a, **k):
+        calls.append(1)
+        if len(calls) == 9:        # epoch 2 of stage 1 (alpha learning since epoch 2), after its 3rd step
+            preemption.request_stop()
+        return step(self, *a, **k)
+
+    monkeypatch.setattr(ProgressiveSearch, "_weight_step", counting)
+    try:
+        with pytest.raises(preemption.Preempted, match="step 3 of epoch 2.*--resume"):
+            run_search(cfg, tmp_path / "cut", data=digits, progress=False, echo=lambda s: None)
+    finally:
+        preemption.uninstall()     # forget the request
+    saved = torch.load(tmp_path / "cut" / "checkpoint.pt", weights_only=True)
+    assert saved["partial"]["step"] == 3 and saved["partial"]["val_drawn"] == 1 and saved["epoch"] == 1
+    assert not (tmp_path / "cut" / "result.json").exists()
+    monkeypatch.setattr(ProgressiveSearch, "_weight_step", step)
+    resumed = run_search(cfg, tmp_path / "cut", resume=True, data=digits, progress=False, echo=lambda s: None)
+    assert resumed["genotypes"] == full["genotypes"]
+    assert (tmp_path / "cut" / "log.jsonl").read_text() == (tmp_path / "full" / "log.jsonl").read_text()
+
+
+def test_sigterm_stops_tnd_search_with_exit_75_and_resume_finishes_it(tmp_path):
+    import yaml
+
+    from test_search_run import TINY
+
+    cfg = {**TINY, "weights": {**TINY["weights"], "steps_per_epoch": 16}}
+    (tmp_path / "tiny.yaml").write_text(yaml.safe_dump(cfg))
+    out = tmp_path / "run"
+    argv = [sys.executable, "-m", "tnd", "search", "--config", str(tmp_path / "tiny.yaml"), "--out", str(out),
+            "--no-progress"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and '"event": "epoch"' not in _read(out / "log.jsonl"):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == preemption.EXIT_PREEMPTED, stderr[-2000:]
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("tnd: stopped on request: checkpoint written at step") and "--resume" in last
+    assert "Traceback" not in stderr and (out / "checkpoint.pt").is_file() and not (out / "result.json").exists()
+    done = subprocess.run(argv + ["--resume"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (out / "result.json").is_file()
+
+
+def _read(path: Path) -> str:
+    return path.read_text() if path.exists() else ""

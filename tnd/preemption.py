@@ -20,6 +20,10 @@ from typing import Any, Iterator
 
 EXIT_PREEMPTED = 75
 
+
+class Preempted(Exception):
+    """Raised by a loop that stopped on request after writing its checkpoint; the CLI exits EXIT_PREEMPTED."""
+
 _stop = threading.Event()
 _previous: dict[int, Any] = {}
 

@@ -41,9 +41,14 @@ def user_errors() -> tuple[type[BaseException], ...]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from tnd.preemption import EXIT_PREEMPTED, Preempted
+
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except Preempted as e:
+        print(f"tnd: stopped on request: {e}", file=sys.stderr)
+        return EXIT_PREEMPTED
     except user_errors() as e:
         print(f"tnd: error: {e}", file=sys.stderr)
         return 2

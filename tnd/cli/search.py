@@ -119,10 +119,10 @@ def run(args: argparse.Namespace) -> int:
         from tnd.search.seeds import parse_seeds, run_seeds
 
         result = run_seeds(cfg, parse_seeds(args.seeds), out, run_search, resume=args.resume,
-                           progress=not args.no_progress, tensorboard=args.tensorboard)
+                           progress=not args.no_progress, tensorboard=args.tensorboard, preemptible=True)
     else:
         result = run_search(cfg, out, resume=args.resume, progress=not args.no_progress,
-                            tensorboard=args.tensorboard)
+                            tensorboard=args.tensorboard, preemptible=True)
     return 0 if result is not None else 1
 
 

@@ -10,8 +10,10 @@ For each preference (one point of a Pareto series) and each stage:
   end of search   derive the space's architecture (a DARTS genotype, an NB201 cell), score it, record its
                   costs beside the policy's expected costs
 Randomness is re-seeded from (seed, stage, epoch): every member of a series sees the same random streams
-(common random numbers, so members differ by their preference alone), and a run resumed from an
-epoch-boundary checkpoint is bit-identical to one that was never interrupted.
+(common random numbers, so members differ by their preference alone), and a run resumed from a
+checkpoint is bit-identical to one that was never interrupted. Checkpoints are written at every epoch
+boundary and, when a stop is requested (SIGTERM from a batch system, ``tnd.preemption``), at the next
+step boundary: the epoch's streams are replayed to that step on resume.
 
 Everything that differs between cell spaces (supernet, policy, derivation, cost record, result format) is
 asked of the config's space (``tnd.search.spaces``); the loop is the same for all.
@@ -32,7 +34,7 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-from tnd import atomic
+from tnd import atomic, preemption
 from tnd.costs.base import CostSuite
 from tnd.costs.objectives import get_objective
 from tnd.errors import TndError
@@ -113,8 +115,13 @@ class SearchOutcome:
 class ProgressiveSearch:
     def __init__(self, cfg: SearchConfig, prefs: list[Preference], data: Any, costs: CostSuite,
                  out_dir: str | Path, resume: bool = False, progress: bool = True,
-                 tensorboard: str | Path | None = None):
+                 tensorboard: str | Path | None = None, preemptible: bool = False):
         self.cfg, self.prefs, self.data, self.costs = cfg, prefs, data, costs
+        # SIGTERM -> checkpoint at the next step and raise preemption.Preempted (the CLI exits 75). Off for
+        # library callers: the handler is process-wide, so only the command that owns the process sets it.
+        self.preemptible = preemptible
+        self._partial: dict[str, Any] | None = None   # where an epoch stopped mid-way (from the checkpoint)
+        self._entries: list[dict[str, Any]] = []
         self.space = cfg.search_space()
         self.out = Path(out_dir)
         self.resume, self.progress = resume, progress
@@ -147,6 +154,9 @@ class ProgressiveSearch:
 
             self._tb = TensorBoardSink(self.tensorboard, step_key="step")
         epochs_run = 0
+        self._entries = entries
+        if self.preemptible:
+            preemption.install()
         try:
             for pos in todo:
                 if pos.epoch is None:
@@ -165,6 +175,8 @@ class ProgressiveSearch:
                 if stop_after_epochs is not None and epochs_run >= stop_after_epochs:
                     return None
         finally:
+            if self.preemptible:
+                preemption.uninstall()
             bar.close()
             if self._tb is not None:
                 self._tb.close()
@@ -224,7 +236,11 @@ class ProgressiveSearch:
             yield from self.data.val.batches(self.cfg.policy.val_batch_size, shuffle=True, generator=gen)
 
     def _run_epoch(self, stage: Stage, e: int) -> dict[str, float]:
-        """Weight steps on training batches; after warm-up, an alpha step every ``alpha_every`` of them."""
+        """Weight steps on training batches; after warm-up, an alpha step every ``alpha_every`` of them.
+
+        Before each step a requested stop is honoured: checkpoint (with where this epoch stands) and raise
+        ``preemption.Preempted``. An epoch resumed from such a checkpoint replays its data and validation
+        streams to the step it stopped at and restores the architecture stream, so it goes on bit-identically."""
         cfg = self.cfg
         streams = EpochStreams.at(cfg.seed, stage.index, e)
         val = self._val_batches(streams.val)
@@ -232,15 +248,35 @@ class ProgressiveSearch:
         total_steps = steps * stage.config.epochs
         learn_alpha = e >= stage.config.warmup_epochs and cfg.strategy == "tnd"
         stage.supernet.train()
-        losses, rewards = [], []
+        losses: list[float] = []
+        rewards: list[float] = []
         batches = self.data.train.batches(cfg.weights.batch_size, shuffle=True, generator=streams.data, augment=True)
-        for step, (x, y) in zip(range(steps), batches):
+        start, val_drawn = 0, 0
+        partial, self._partial = self._partial, None
+        if partial is not None:
+            start, val_drawn = partial["step"], partial["val_drawn"]
+            losses, rewards = list(partial["losses"]), list(partial["rewards"])
+            for _ in zip(range(start), batches):
+                pass
+            for _ in range(val_drawn):
+                next(val)
+            streams.arch.set_state(partial["arch_state"])
+        lr = cosine_lr(cfg.weights.lr, cfg.weights.lr_min, e * steps + start, total_steps)
+        for step, (x, y) in zip(range(start, steps), batches):
+            if preemption.stop_requested():
+                where = {"step": step, "val_drawn": val_drawn, "losses": losses, "rewards": rewards,
+                         "arch_state": streams.arch.get_state()}
+                self._save_checkpoint(Position(stage.pref, stage.index, e), stage, self._entries, partial=where)
+                raise preemption.Preempted(
+                    f"checkpoint written at step {step} of epoch {e + 1} (stage {stage.index + 1}, preference "
+                    f"'{stage.preference.name}') in {self.ckpt_path}; run the same command with --resume")
             lr = cosine_lr(cfg.weights.lr, cfg.weights.lr_min, e * steps + step, total_steps)
             for group in stage.w_opt.param_groups:
                 group["lr"] = lr
             losses.append(self._weight_step(stage, x, y, streams.arch, uniform=not learn_alpha))
             if learn_alpha and (step + 1) % cfg.policy.alpha_every == 0:
                 xv, yv = next(val)
+                val_drawn += 1
                 rewards.append(self._alpha_step(stage, xv, yv, streams.arch, e, step))
         with torch.no_grad():
             stats = {"loss": round(sum(losses) / len(losses), 4), "entropy": round(stage.policy.entropy().item(), 3)}
@@ -396,14 +432,19 @@ class ProgressiveSearch:
             fields = {k: v for k, v in record.items() if k not in ("event", "preference", "stage", "epoch", "step")}
             self._tb({"step": x, f"{record['preference']}/{record['event']}": fields})
 
-    def _save_checkpoint(self, done: Position, stage: Stage | None, entries: list[dict[str, Any]]) -> None:
-        """``done``: the stage's preference and index and how many of its epochs have run."""
+    def _save_checkpoint(self, done: Position, stage: Stage | None, entries: list[dict[str, Any]],
+                         partial: dict[str, Any] | None = None) -> None:
+        """``done``: the stage's preference and index and how many of its epochs have run; ``partial``: how far
+        the next epoch got (steps, validation batches drawn, the architecture stream's state)."""
         state: dict[str, Any] = {"format": CHECKPOINT_FORMAT, "config": json.dumps(self.cfg.to_dict()),
                                  "pref": done.pref, "stage": done.stage, "epoch": done.epoch,
                                  "log_lines": self._log_lines, "finished": json.dumps(entries)}
         if stage is not None:
             state.update(policy=stage.policy.state_dict(), supernet=stage.supernet.state_dict(),
                          w_opt=stage.w_opt.state_dict(), a_opt=stage.a_opt.state_dict(), baseline=stage.baseline)
+        if partial is not None:
+            state["partial"] = {**partial, "losses": json.dumps(partial["losses"]),
+                                "rewards": json.dumps(partial["rewards"])}
         atomic.torch_save(self.ckpt_path, state)
 
     def _restore(self) -> tuple[list[dict[str, Any]], Stage | None, list[Position]]:
@@ -425,6 +466,9 @@ class ProgressiveSearch:
             stage.w_opt.load_state_dict(state["w_opt"])
             stage.a_opt.load_state_dict(state["a_opt"])
             stage.baseline, stage.epochs_done = state["baseline"], done
+        if "partial" in state:
+            part = state["partial"]
+            self._partial = {**part, "losses": json.loads(part["losses"]), "rewards": json.loads(part["rewards"])}
         positions = self.positions()
         # Next: the stage's next epoch, else the next stage's first, else the preference's derivation.
         following = [i for i, pos in enumerate(positions)

@@ -95,7 +95,8 @@ def write_result(out: Path, cfg: SearchConfig, prefs: list[Preference], entries:
 
 def run_search(cfg: SearchConfig, out: str | Path, resume: bool = False, progress: bool = True,
                costs: CostSuite | None = None, data: Any = None, stop_after_epochs: int | None = None,
-               echo: Callable[[str], None] = print, tensorboard: str | Path | None = None) -> dict[str, Any] | None:
+               echo: Callable[[str], None] = print, tensorboard: str | Path | None = None,
+               preemptible: bool = False) -> dict[str, Any] | None:
     """Search, derive and score one genotype per preference, and write the run folder.
 
     Args:
@@ -109,6 +110,8 @@ def run_search(cfg: SearchConfig, out: str | Path, resume: bool = False, progres
         echo: where the header and summary table are printed.
         tensorboard: also log the epoch and alpha records (loss, entropy, reward, baseline, accuracy, costs)
             to TensorBoard in this folder; log.jsonl stays the source of truth.
+        preemptible: turn SIGTERM into a checkpoint at the next step and ``tnd.preemption.Preempted``
+            (the command that owns the process sets it; the handler is process-wide).
 
     Returns:
         The contents of result.json, or None when stopped early.
@@ -122,7 +125,7 @@ def run_search(cfg: SearchConfig, out: str | Path, resume: bool = False, progres
     out.mkdir(parents=True, exist_ok=True)
     atomic.write_text(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     search = ProgressiveSearch(cfg, prefs, data, costs, out, resume=resume, progress=progress,
-                               tensorboard=tensorboard)
+                               tensorboard=tensorboard, preemptible=preemptible)
     # Before the search, so that a range the cost model cannot give stops the run at once, not after it.
     ranges = hypervolume_ranges(cfg, costs, rewarded_costs(prefs) or ["params"])
     echo(f"tnd search '{cfg.name}': {cfg.dataset}, {len(cfg.stages)} stages "
