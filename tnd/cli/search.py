@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from tnd.cli.set_option import add_set_option, parse_set
@@ -38,9 +39,16 @@ def parse_preference(text: str) -> dict[str, Any]:
 
 def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     """Flags as dotted config overrides; the config loader drops the file's settings for unrewarded costs."""
+    if getattr(args, "device", None) is not None:
+        if args.hardware is not None and args.hardware != args.device:
+            raise TndError(f"--device {args.device} and --hardware {args.hardware} disagree; --device is the old "
+                           "name of --hardware: give --hardware alone")
+        print(f"tnd search: --device is now --hardware (the hardware whose costs are optimised; where the "
+              f"search computes is --compute); reading --hardware {args.device}", file=sys.stderr)
+        args.hardware = args.device
     o: dict[str, Any] = {}
     for flag, key in (("name", "name"), ("space", "space"), ("dataset", "dataset"), ("data_dir", "data_dir"),
-                      ("seed", "seed"), ("device", "cost.device"), ("lut", "cost.lut"), ("mode", "weights.mode"),
+                      ("seed", "seed"), ("hardware", "cost.device"), ("compute", "compute"), ("amp", "amp"), ("lut", "cost.lut"), ("mode", "weights.mode"),
                       ("reward_form", "reward.form"), ("energy", "reward.energy"), ("strategy", "strategy"),
                       ("accuracy_scale", "reward.accuracy")):
         if getattr(args, flag) is not None:
@@ -179,8 +187,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preferences", metavar="NAME:...;NAME:...",
                    help="a whole Pareto series in one flag, ';'-separated, e.g. "
                         "'fast:latency=0.08ms@-1;accurate:latency=0.3ms@-0.2'")
-    p.add_argument("--device", help="device preset whose lookup table gives latency/energy (lut/<device>.json)")
-    p.add_argument("--lut", help="lookup table path (overrides --device's default)")
+    p.add_argument("--hardware", metavar="PRESET",
+                   help="the hardware whose costs are optimised: the device preset whose lookup table gives latency "
+                        "and energy (lut/PRESET.json; default: this machine's GPU preset, else cpu)")
+    p.add_argument("--device", metavar="PRESET", help="old name of --hardware (still accepted, with a note)")
+    p.add_argument("--lut", help="lookup table path (overrides --hardware's default)")
+    p.add_argument("--compute", metavar="auto|cpu|cuda[:N]",
+                   help="where the supernet trains and scores samples (default: the config's, auto = the CUDA GPU "
+                        "where there is one); not the hardware whose costs are optimised (--hardware)")
+    p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
+                   help="mixed precision on a CUDA GPU: bf16 where supported, else fp16 with loss scaling "
+                        "(default: on; a CPU always computes in float32)")
     p.add_argument("--strict-lut", action="store_true", help="a part missing from the table is an error")
     p.add_argument("--allow-estimates", action="store_true", help="accept a table whose energy is a TDP estimate")
     p.add_argument("--mode", choices=("sampled", "mixture"), help="train weights on the sampled path or the mixture")

@@ -3,21 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from tnd.cli.set_option import add_set_option, parse_set
+from tnd.errors import TndError
 
 # flag attribute -> TrainConfig field; flags left unset keep the config file's (or built-in) value.
 FLAG_FIELDS = {
     "dataset": "dataset", "data_dir": "data_dir", "layers": "layers", "channels": "channels",
     "epochs": "epochs", "batch_size": "batch_size", "lr": "lr", "cutout": "cutout", "auxiliary": "auxiliary",
     "auxiliary_weight": "auxiliary_weight", "drop_path": "drop_path_prob", "seed": "seed",
-    "max_steps": "max_steps_per_epoch", "device": "device", "amp": "amp", "channels_last": "channels_last",
+    "max_steps": "max_steps_per_epoch", "compute": "device", "amp": "amp", "channels_last": "channels_last",
 }
 
 
 def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     """The flags that were given, then ``--set`` (which wins where both name a setting)."""
+    if getattr(args, "device", None) is not None:
+        if args.compute is not None and args.compute != args.device:
+            raise TndError(f"--device {args.device} and --compute {args.compute} disagree; --device is the old name "
+                           "of --compute: give --compute alone")
+        print(f"tnd train: --device is now --compute (where the network trains; tnd search names the hardware "
+              f"whose costs are optimised --hardware); reading --compute {args.device}", file=sys.stderr)
+        args.compute = args.device
     flags = {key: getattr(args, flag) for flag, key in FLAG_FIELDS.items() if getattr(args, flag) is not None}
     return {**flags, **parse_set(args.set)}
 
@@ -67,7 +76,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="final drop-path probability, ramped linearly (default: the config's, 0.2)")
     p.add_argument("--seed", type=int, help="random seed (default: the config's, 0)")
     p.add_argument("--max-steps", type=int, help="at most this many steps per epoch, for smoke runs (default: all)")
-    p.add_argument("--device", help="auto, cpu or cuda[:N] (default: auto, CUDA where available)")
+    p.add_argument("--compute", metavar="auto|cpu|cuda[:N]",
+                   help="where the network trains (default: auto, the CUDA GPU where there is one)")
+    p.add_argument("--device", metavar="auto|cpu|cuda[:N]", help="old name of --compute (still accepted, with a note)")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                    help="mixed precision on a CUDA GPU: bf16 where supported, else fp16 with loss scaling "
                         "(default: on; a CPU always trains in float32)")

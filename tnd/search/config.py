@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tnd.costs.objectives import ACCURACY
+from tnd.compute import check_compute_spec
 from tnd.errors import TndError
 from tnd.schema import from_data, load_yaml, to_data
 from tnd.search.reward import Preference, RewardSpec
@@ -146,6 +147,11 @@ class SearchConfig:
     dataset: str = "cifar10"
     data_dir: str | None = None
     seed: int = 0
+    # Where the supernet and the batches compute (tnd.compute): auto = the CUDA GPU where there is one, else
+    # the CPU. Not the hardware whose costs are optimised: that is cost.device (its lookup table).
+    compute: str = "auto"
+    amp: bool = True                   # mixed precision on a CUDA GPU (bf16 where supported, else fp16 + loss
+                                       # scaling); a CPU always computes in float32
     channels: int = 16                 # supernet initial channels
     stages: list[StageConfig] = field(default_factory=lambda: [
         StageConfig(cells=5, ops=8, epochs=16, warmup_epochs=8),
@@ -202,6 +208,7 @@ class SearchConfig:
 
 
 def validate(cfg: SearchConfig) -> None:
+    check_compute_spec(cfg.compute)
     if cfg.derive.train_epochs < 1 or not cfg.derive.train_lr > 0:
         raise TndError("derive: 'train_epochs' must be >= 1 and 'train_lr' > 0")
     if cfg.dataset not in DATASET_SHAPES:

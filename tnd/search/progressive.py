@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from tnd import atomic, preemption
+from tnd.compute import amp_policy, configure_backends, resolve_compute
 from tnd.costs.base import CostSuite
 from tnd.costs.objectives import get_objective
 from tnd.errors import TndError
@@ -90,6 +91,7 @@ class Stage:
     supernet: nn.Module
     w_opt: torch.optim.SGD
     a_opt: torch.optim.AdamW
+    scaler: torch.amp.GradScaler       # fp16 loss scaling on GPUs without bf16; passes through otherwise
     baseline: float | None = None
     epochs_done: int = 0
 
@@ -116,7 +118,13 @@ class ProgressiveSearch:
     def __init__(self, cfg: SearchConfig, prefs: list[Preference], data: Any, costs: CostSuite,
                  out_dir: str | Path, resume: bool = False, progress: bool = True,
                  tensorboard: str | Path | None = None, preemptible: bool = False):
-        self.cfg, self.prefs, self.data, self.costs = cfg, prefs, data, costs
+        self.cfg, self.prefs, self.costs = cfg, prefs, costs
+        # The supernet, batches and scoring run on the compute device; the policy (a few hundred logits whose
+        # samples pick Python-side modules) stays on the CPU, so its random streams are the same everywhere.
+        self.device = resolve_compute(cfg.compute)
+        configure_backends(self.device)
+        self.amp = amp_policy(self.device, cfg.amp)
+        self.data = data.to(self.device)
         # SIGTERM -> checkpoint at the next step and raise preemption.Preempted (the CLI exits 75). Off for
         # library callers: the handler is process-wide, so only the command that owns the process sets it.
         self.preemptible = preemptible
@@ -221,10 +229,11 @@ class ProgressiveSearch:
         alive = {c: policy.alive_ops(c) for c in policy.cells}
         supernet = self.space.build_supernet(cfg, alive, stage)
         w, a = cfg.weights, cfg.policy
-        w_opt = torch.optim.SGD(supernet.parameters(), lr=w.lr, momentum=w.momentum, weight_decay=w.weight_decay)
         # Decoupled weight decay: its pull on alpha does not depend on the reward's scale (accuracy in [0, 1]).
         a_opt = torch.optim.AdamW(policy.parameters(), lr=a.lr, betas=tuple(a.betas), weight_decay=a.weight_decay)
-        return Stage(p, s, self.prefs[p], stage, policy, supernet, w_opt, a_opt)
+        supernet.to(self.device)      # built on the CPU first: the same initial weights on every device
+        w_opt = torch.optim.SGD(supernet.parameters(), lr=w.lr, momentum=w.momentum, weight_decay=w.weight_decay)
+        return Stage(p, s, self.prefs[p], stage, policy, supernet, w_opt, a_opt, self.amp.grad_scaler())
 
     def _steps_per_epoch(self) -> int:
         n = math.ceil(len(self.data.train) / self.cfg.weights.batch_size)
@@ -248,14 +257,15 @@ class ProgressiveSearch:
         total_steps = steps * stage.config.epochs
         learn_alpha = e >= stage.config.warmup_epochs and cfg.strategy == "tnd"
         stage.supernet.train()
-        losses: list[float] = []
+        losses: list[torch.Tensor] = []
         rewards: list[float] = []
         batches = self.data.train.batches(cfg.weights.batch_size, shuffle=True, generator=streams.data, augment=True)
         start, val_drawn = 0, 0
         partial, self._partial = self._partial, None
         if partial is not None:
             start, val_drawn = partial["step"], partial["val_drawn"]
-            losses, rewards = list(partial["losses"]), list(partial["rewards"])
+            losses = [torch.tensor(v, dtype=torch.float32) for v in partial["losses"]]
+            rewards = list(partial["rewards"])
             for _ in zip(range(start), batches):
                 pass
             for _ in range(val_drawn):
@@ -264,7 +274,7 @@ class ProgressiveSearch:
         lr = cosine_lr(cfg.weights.lr, cfg.weights.lr_min, e * steps + start, total_steps)
         for step, (x, y) in zip(range(start, steps), batches):
             if preemption.stop_requested():
-                where = {"step": step, "val_drawn": val_drawn, "losses": losses, "rewards": rewards,
+                where = {"step": step, "val_drawn": val_drawn, "losses": [float(v) for v in losses], "rewards": rewards,
                          "arch_state": streams.arch.get_state()}
                 self._save_checkpoint(Position(stage.pref, stage.index, e), stage, self._entries, partial=where)
                 raise preemption.Preempted(
@@ -279,7 +289,8 @@ class ProgressiveSearch:
                 val_drawn += 1
                 rewards.append(self._alpha_step(stage, xv, yv, streams.arch, e, step))
         with torch.no_grad():
-            stats = {"loss": round(sum(losses) / len(losses), 4), "entropy": round(stage.policy.entropy().item(), 3)}
+            values = torch.stack([torch.as_tensor(v).to(self.device) for v in losses]).tolist()  # one sync
+            stats = {"loss": round(sum(values) / len(values), 4), "entropy": round(stage.policy.entropy().item(), 3)}
         if rewards:
             stats["reward"] = round(sum(rewards) / len(rewards), 4)
         self._log({"event": "epoch", "preference": stage.preference.name, "stage": stage.index, "epoch": e,
@@ -287,34 +298,37 @@ class ProgressiveSearch:
         return stats
 
     def _weight_step(self, stage: Stage, x: torch.Tensor, y: torch.Tensor, g_arch: torch.Generator,
-                     uniform: bool) -> float:
+                     uniform: bool) -> torch.Tensor:
         """One SGD step on the weights of a sampled path (``uniform`` during warm-up, so a stage's fresh
         weights are not trained only on the last stage's winners) or of the mixture."""
         policy = stage.policy
-        if self.cfg.weights.mode == "sampled":
-            logits = stage.supernet(x, choice=policy.op_names(policy.sample(g_arch, uniform=uniform)))
-        else:
-            logits = stage.supernet(x, weights={c: policy.probs(c) for c in policy.cells})
-        loss = nn.functional.cross_entropy(logits, y)
+        with self.amp.autocast():
+            if self.cfg.weights.mode == "sampled":
+                logits = stage.supernet(x, choice=policy.op_names(policy.sample(g_arch, uniform=uniform)))
+            else:
+                logits = stage.supernet(x, weights={c: policy.probs(c).detach().to(self.device) for c in policy.cells})
+            loss = nn.functional.cross_entropy(logits, y)
         stage.w_opt.zero_grad(set_to_none=True)
-        loss.backward()
+        stage.scaler.scale(loss).backward()
+        stage.scaler.unscale_(stage.w_opt)
         nn.utils.clip_grad_norm_(stage.supernet.parameters(), self.cfg.weights.grad_clip)
-        stage.w_opt.step()
-        return loss.item()
+        stage.scaler.step(stage.w_opt)
+        stage.scaler.update()
+        return loss.detach()   # no host sync per step: the epoch reads its losses once
 
     def _alpha_step(self, stage: Stage, xv: torch.Tensor, yv: torch.Tensor, g_arch: torch.Generator,
                     e: int, step: int) -> float:
         """REINFORCE: score M sampled architectures, ascend (R - b) grad log pi(a), move the baseline."""
         policy, spec = stage.policy, stage.preference.spec
         choices = [policy.sample(g_arch) for _ in range(self.cfg.policy.samples)]
-        rewards, accs, cost_log = [], [], {c: 0.0 for c in spec.costs}
         with torch.no_grad():  # BN in train mode (batch statistics), as the authors score samples
-            for choice in choices:
-                acc, values = self._score(stage, choice, xv, yv)
-                rewards.append(spec.reward(acc, values, stage.index))
-                accs.append(acc)
-                for c in spec.costs:
-                    cost_log[c] += values[c] / len(choices)
+            scored = [self._score(stage, choice, xv, yv) for choice in choices]
+        accs = torch.stack([acc for acc, _ in scored]).tolist()   # the samples run back to back: one sync
+        rewards, cost_log = [], {c: 0.0 for c in spec.costs}
+        for acc, (_, values) in zip(accs, scored):
+            rewards.append(spec.reward(acc, values, stage.index))
+            for c in spec.costs:
+                cost_log[c] += values[c] / len(choices)
         r = torch.tensor(rewards)
         p = self.cfg.policy
         b, stage.baseline = reinforce_step(policy, stage.a_opt, choices, r, stage.baseline, p.entropy, p.grad_clip,
@@ -326,19 +340,24 @@ class ProgressiveSearch:
         return float(r.mean())
 
     def _score(self, stage: Stage, choice: dict[str, torch.Tensor], xv: torch.Tensor,
-               yv: torch.Tensor) -> tuple[float, dict[str, float]]:
-        """A sample's accuracy on one validation batch, through the forward its weights were trained with
-        (the sampled path, or the mixture with one-hot weights), and its costs as the deployed network."""
-        policy = stage.policy
-        if self.cfg.weights.mode == "mixture":
-            logits = stage.supernet(xv, weights=one_hot_weights(policy, choice))
-        else:
-            logits = stage.supernet(xv, choice=policy.op_names(choice))
-        acc = (logits.argmax(1) == yv).float().mean().item()
+               yv: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """A sample's accuracy on one validation batch (a 0-d tensor on the compute device, read by the
+        caller with the other samples'), and its costs as the deployed network."""
+        acc = (self._forward(stage, xv, choice).argmax(1) == yv).float().mean()
         t0 = time.perf_counter()
-        costs = self.costs(self.space.sample_record(policy, choice))
+        costs = self.costs(self.space.sample_record(stage.policy, choice))
         self.cost_seconds += time.perf_counter() - t0
         return acc, {c: costs[c].value for c in stage.preference.spec.costs}
+
+    def _forward(self, stage: Stage, x: torch.Tensor, choice: dict[str, torch.Tensor]) -> torch.Tensor:
+        """A sample's logits through the forward its weights were trained with: the sampled path, or the
+        mixture with one-hot weights."""
+        policy = stage.policy
+        with self.amp.autocast():
+            if self.cfg.weights.mode == "mixture":
+                weights = {c: w.to(self.device) for c, w in one_hot_weights(policy, choice).items()}
+                return stage.supernet(x, weights=weights)
+            return stage.supernet(x, choice=policy.op_names(choice))
 
     # ---- the end of a preference -------------------------------------------------------------
     def _finish_preference(self, stage: Stage) -> dict[str, Any]:
@@ -398,7 +417,7 @@ class ProgressiveSearch:
                 choice = policy.sample(g, uniform=True)
                 xv, yv = next(val)
                 acc, values = self._score(stage, choice, xv, yv)
-                r = spec.reward(acc, values, stage.index)
+                r = spec.reward(acc.item(), values, stage.index)
                 if r > best_reward:
                     best, best_reward = choice, r
         assert best is not None
@@ -412,11 +431,7 @@ class ProgressiveSearch:
         stage.supernet.train()  # batch statistics: shared BN running stats belong to no single path
         with torch.no_grad():
             for x, y in self.data.val.batches(self.cfg.policy.val_batch_size):
-                if self.cfg.weights.mode == "mixture":
-                    logits = stage.supernet(x, weights=one_hot_weights(stage.policy, choice))
-                else:
-                    logits = stage.supernet(x, choice=stage.policy.op_names(choice))
-                correct += int((logits.argmax(1) == y).sum())
+                correct += int((self._forward(stage, x, choice).argmax(1) == y).sum())
         return correct / len(self.data.val)
 
     # ---- checkpoint and log ------------------------------------------------------------------
@@ -441,7 +456,8 @@ class ProgressiveSearch:
                                  "log_lines": self._log_lines, "finished": json.dumps(entries)}
         if stage is not None:
             state.update(policy=stage.policy.state_dict(), supernet=stage.supernet.state_dict(),
-                         w_opt=stage.w_opt.state_dict(), a_opt=stage.a_opt.state_dict(), baseline=stage.baseline)
+                         w_opt=stage.w_opt.state_dict(), a_opt=stage.a_opt.state_dict(), baseline=stage.baseline,
+                         scaler=stage.scaler.state_dict())
         if partial is not None:
             state["partial"] = {**partial, "losses": json.dumps(partial["losses"]),
                                 "rewards": json.dumps(partial["rewards"])}
@@ -465,6 +481,8 @@ class ProgressiveSearch:
             stage.supernet.load_state_dict(state["supernet"])
             stage.w_opt.load_state_dict(state["w_opt"])
             stage.a_opt.load_state_dict(state["a_opt"])
+            if state.get("scaler"):
+                stage.scaler.load_state_dict(state["scaler"])
             stage.baseline, stage.epochs_done = state["baseline"], done
         if "partial" in state:
             part = state["partial"]

@@ -9,6 +9,7 @@ from typing import Any, Callable
 import yaml
 
 from tnd import atomic
+from tnd.compute import describe_compute
 from tnd.costs import CostSuite
 from tnd.costs.objectives import by_field, get_objective
 from tnd.data import load_dataset
@@ -16,6 +17,7 @@ from tnd.result_file import RESULT_FORMAT, RESULT_NAME
 from tnd.run_folder import open_run_folder
 from tnd.search.config import SearchConfig
 from tnd.search.cost_range import CostRange
+from tnd.search.lut_source import table_path
 from tnd.search.normalised_hv import ObjectiveRange, normalised_hypervolume
 from tnd.search.pareto import hypervolume, pareto_front
 from tnd.search.plots import plot_front
@@ -76,7 +78,8 @@ def front_of(entries: list[dict[str, Any]], costs: list[str], ranges: dict[str, 
 
 def write_result(out: Path, cfg: SearchConfig, prefs: list[Preference], entries: list[dict[str, Any]],
                  seconds: float, ranges: dict[str, CostRange], cost_seconds: float | None = None,
-                 scoring_seconds: float | None = None, warnings: list[str] | None = None) -> dict[str, Any]:
+                 scoring_seconds: float | None = None, warnings: list[str] | None = None,
+                 run: dict[str, Any] | None = None) -> dict[str, Any]:
     front = front_of(entries, list(ranges), ranges)
     result = {
         "format": RESULT_FORMAT,
@@ -89,6 +92,8 @@ def write_result(out: Path, cfg: SearchConfig, prefs: list[Preference], entries:
         "scoring_seconds": scoring_seconds,  # short trainings of the derived genotypes (derive.evaluate: train)
         "warnings": list(warnings or []),    # about the series as a whole (each member has its own)
     }
+    if run is not None:
+        result["run"] = run   # where it computed (compute device, mixed precision) and whose costs it optimised
     atomic.write_json(out / RESULT_NAME, result)
     return result
 
@@ -131,6 +136,8 @@ def run_search(cfg: SearchConfig, out: str | Path, resume: bool = False, progres
     echo(f"tnd search '{cfg.name}': {cfg.dataset}, {len(cfg.stages)} stages "
          f"({'/'.join(str(s.cells) for s in cfg.stages)} cells, "
          f"{'/'.join(str(s.ops) for s in cfg.stages)} ops per edge), weights on the {cfg.weights.mode} path")
+    echo(f"  compute: {describe_compute(search.device)}, mixed precision {search.amp.describe()}; "
+         f"hardware whose costs are optimised: {hardware_of(cfg, prefs)}")
     for p in prefs:
         echo(f"  preference {p.name}: {p.spec.describe()}")
     warnings = [w for w in (equivalence_message(prefs),) if w]
@@ -145,11 +152,20 @@ def run_search(cfg: SearchConfig, out: str | Path, resume: bool = False, progres
         rescore_by_training(cfg, data, outcome.entries, out, progress=progress, echo=echo)
     scoring_seconds = time.perf_counter() - t0 - search_seconds
     result = write_result(out, cfg, prefs, outcome.entries, search_seconds, ranges, cost_seconds=search.cost_seconds,
-                          scoring_seconds=scoring_seconds, warnings=warnings)
+                          scoring_seconds=scoring_seconds, warnings=warnings,
+                          run={"compute": str(search.device), "compute_name": describe_compute(search.device),
+                               "amp": search.amp.to_dict(), "hardware": hardware_of(cfg, prefs)})
     plot_path = plot_front(result, out / "pareto.png")
     echo(summary_table(result))
     echo(f"results: {out / 'result.json'}, plot: {plot_path}, log: {out / 'log.jsonl'}")
     return result
+
+
+def hardware_of(cfg: SearchConfig, prefs: list[Preference]) -> str:
+    """The hardware whose costs the reward reads (its lookup table), or that there is none (counted costs)."""
+    if not {"latency", "energy"} & set(rewarded_costs(prefs)):
+        return "none measured (the reward reads counted costs only)"
+    return str(table_path(cfg))
 
 
 def plan_search(cfg: SearchConfig, costs: CostSuite | None = None) -> str:
