@@ -159,3 +159,9 @@ def test_the_members_searched_differently(runs):
     _, whole, _, _ = runs
     a, b = whole["genotypes"]
     assert a["genotype"] != b["genotype"] or a["objectives"] != b["objectives"]
+
+
+def test_tabular_refuses_member(capsys):
+    err = _one_line_error(capsys, ["search", "--space", "nb201", "--tabular", "t.csv", "--accuracy", "a",
+                                   "--member", "0"])
+    assert "--member" in err
