@@ -110,9 +110,16 @@ def run(args: argparse.Namespace) -> int:
     from tnd.search.run import run_search
 
     if args.tabular:
+        if args.member is not None:
+            raise TndError("--member runs one member of a supernet search's series; a --tabular search reads "
+                           "the table once for the whole series, so leave --member out")
         return run_tabular(args)
     args.config = str(config_path(args.config, "search")) if args.config else None
     cfg = load_search_config(args.config, {**overrides_from(args), **parse_set(args.set)})
+    if args.member is not None:
+        from tnd.search.config import select_member
+
+        cfg = select_member(cfg, args.member)
     if args.dry_run:
         from tnd.search.run import plan_search
 
@@ -149,6 +156,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", metavar="S,S,...",
                    help="run the whole series once per seed (e.g. 0,1,2 or 0-4) into OUT/seed-S, then report each "
                         "member's mean and spread (OUT/seeds.json) and draw every seed's front (OUT/pareto_seeds.png)")
+    p.add_argument("--member", metavar="NAME_OR_INDEX",
+                   help="run only this member of the Pareto series (its preference name or 0-based index) into "
+                        "--out, e.g. --member $SLURM_ARRAY_TASK_ID; with --seeds, this member of each seed's "
+                        "series; join the members' runs with `tnd result merge`")
     p.add_argument("--strategy", choices=("tnd", "random"),
                    help="tnd: policy gradient on alpha; random: the equal-budget baseline (uniformly sampled "
                         "supernet, as many uniform samples scored as the policy scores, the best by the reward kept; with --tabular: "

@@ -166,6 +166,9 @@ class SearchConfig:
     network: NetworkConfig = field(default_factory=NetworkConfig)
     cost: CostConfig = field(default_factory=CostConfig)
     preferences: list[PreferenceConfig] = field(default_factory=list)
+    # The one member of the series this run searches (`tnd search --member`), by name; None: every member.
+    # The series stays whole in the config, so a member's run is seeded, costed and ranged as the series is.
+    member: str | None = None
 
     def __post_init__(self) -> None:
         get_space(self.space).resolve_defaults(self)
@@ -203,8 +206,33 @@ class SearchConfig:
             return [Preference("default", RewardSpec.from_config(self.reward, n))]
         return [Preference(p.name, RewardSpec.from_config(p.applied_to(self.reward), n)) for p in self.preferences]
 
+    def run_preferences(self) -> list[Preference]:
+        """The members this run searches: the one ``member`` names, or the whole series."""
+        series = self.resolve_preferences()
+        return series if self.member is None else [p for p in series if p.name == self.member]
+
     def to_dict(self) -> dict[str, Any]:
         return to_data(self)
+
+
+def member_names(cfg: SearchConfig) -> list[str]:
+    """The series' members in order (``default`` when the config has no series)."""
+    return [p.name for p in cfg.preferences] or ["default"]
+
+
+def _members_listed(names: list[str]) -> str:
+    return ", ".join(f"{i}={n}" for i, n in enumerate(names))
+
+
+def select_member(cfg: SearchConfig, text: str) -> SearchConfig:
+    """``--member NAME_OR_INDEX``: the config restricted to one member, by its name or 0-based index."""
+    names, key = member_names(cfg), text.strip()
+    if key in names:
+        return replace(cfg, member=key)
+    if key.isdigit() and int(key) < len(names):
+        return replace(cfg, member=names[int(key)])
+    raise TndError(f"--member {text!r}: no such member of the series; give a name or index of: "
+                   f"{_members_listed(names)}")
 
 
 def validate(cfg: SearchConfig) -> None:
@@ -260,6 +288,9 @@ def validate(cfg: SearchConfig) -> None:
         raise TndError("search config: preference names must be unique")
     RewardSpec.from_config(cfg.reward, n_stages=len(cfg.stages))  # units, stages and targets, in full
     cfg.resolve_preferences()
+    if cfg.member is not None and cfg.member not in member_names(cfg):
+        raise TndError(f"search config: 'member' {cfg.member!r} is not a member of the series; choose one of "
+                       f"{_members_listed(member_names(cfg))}, or leave it out for the whole series")
 
 
 def keep_rewarded_costs(data: dict[str, Any], objectives: list[str]) -> None:

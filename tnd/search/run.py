@@ -53,9 +53,17 @@ def front_of(entries: list[dict[str, Any]], costs: list[str], ranges: dict[str, 
     cost over ``ranges``) and the reference point is (1, ..., 1), as MODNAS does; the raw figure (reference:
     error 1 and each range's upper end) is reported beside it. A dominated member changes neither."""
     fields = ["error"] + [get_objective(c).field for c in costs]
-    points = [[1.0 - e["objectives"]["accuracy"]] + [e["objectives"][f] for f in fields[1:]] for e in entries]
     lower = [ERROR_RANGE[0]] + [ranges[c].lower for c in costs]
     upper = [ERROR_RANGE[1]] + [ranges[c].upper for c in costs]
+    source = {"error": "error = 1 - accuracy, a fraction",
+              **{get_objective(c).field: ranges[c].to_dict() for c in costs}}
+    return front_over(entries, fields, lower, upper, source)
+
+
+def front_over(entries: list[dict[str, Any]], fields: list[str], lower: list[float], upper: list[float],
+               range_source: dict[str, Any]) -> dict[str, Any]:
+    """``front_of`` over stated objective fields and ranges (``tnd result merge`` reuses a result's own)."""
+    points = [[1.0 - e["objectives"]["accuracy"]] + [e["objectives"][f] for f in fields[1:]] for e in entries]
     objective_range = ObjectiveRange(tuple(lower), tuple(upper))
     outside = [i for i, p in enumerate(points) if any(not lo <= v <= hi for v, lo, hi in zip(p, lower, upper))]
     return {
@@ -65,8 +73,7 @@ def front_of(entries: list[dict[str, Any]], costs: list[str], ranges: dict[str, 
             "objectives": fields,
             "reference": [1.0] * len(fields),
             "range": {f: [lo, hi] for f, lo, hi in zip(fields, lower, upper)},
-            "range_source": {"error": "error = 1 - accuracy, a fraction",
-                             **{get_objective(c).field: ranges[c].to_dict() for c in costs}},
+            "range_source": range_source,
             "raw": {"value": hypervolume(points, upper), "reference": upper},
             "outside_range": outside,
             "note": "all objectives minimised; value: normalised to [0, 1] over 'range' with reference (1, ..., 1); "
@@ -123,24 +130,30 @@ def run_search(cfg: SearchConfig, out: str | Path, resume: bool = False, progres
     """
     out = Path(out)
     _, resume = open_run_folder(out, resume, "checkpoint.pt", (RESULT_NAME,), "search")
-    prefs = cfg.resolve_preferences()
+    # The whole series gives the cost models, the hypervolume ranges and the series' warnings, so that one
+    # member run alone (cfg.member, `--member`) is costed and ranged exactly as inside the series.
+    series = cfg.resolve_preferences()
+    prefs = cfg.run_preferences()
     if data is None:
         data = load_dataset(cfg.dataset, cfg.data_dir, seed=cfg.seed)
-    costs = costs if costs is not None else build_costs(cfg, prefs)
+    costs = costs if costs is not None else build_costs(cfg, series)
     out.mkdir(parents=True, exist_ok=True)
     atomic.write_text(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     search = ProgressiveSearch(cfg, prefs, data, costs, out, resume=resume, progress=progress,
                                tensorboard=tensorboard, preemptible=preemptible)
     # Before the search, so that a range the cost model cannot give stops the run at once, not after it.
-    ranges = hypervolume_ranges(cfg, costs, rewarded_costs(prefs) or ["params"])
+    ranges = hypervolume_ranges(cfg, costs, rewarded_costs(series) or ["params"])
     echo(f"tnd search '{cfg.name}': {cfg.dataset}, {len(cfg.stages)} stages "
          f"({'/'.join(str(s.cells) for s in cfg.stages)} cells, "
          f"{'/'.join(str(s.ops) for s in cfg.stages)} ops per edge), weights on the {cfg.weights.mode} path")
     echo(f"  compute: {describe_compute(search.device)}, mixed precision {search.amp.describe()}; "
-         f"hardware whose costs are optimised: {hardware_of(cfg, prefs)}")
+         f"hardware whose costs are optimised: {hardware_of(cfg, series)}")
+    if cfg.member is not None:
+        echo(f"  member {cfg.member} only ({len(series)} in the series; join the members' runs with "
+             "`tnd result merge`)")
     for p in prefs:
         echo(f"  preference {p.name}: {p.spec.describe()}")
-    warnings = [w for w in (equivalence_message(prefs),) if w]
+    warnings = [w for w in (equivalence_message(series),) if w]
     for w in warnings:
         echo(f"  WARNING: {w}")
     t0 = time.perf_counter()
@@ -154,7 +167,7 @@ def run_search(cfg: SearchConfig, out: str | Path, resume: bool = False, progres
     result = write_result(out, cfg, prefs, outcome.entries, search_seconds, ranges, cost_seconds=search.cost_seconds,
                           scoring_seconds=scoring_seconds, warnings=warnings,
                           run={"compute": str(search.device), "compute_name": describe_compute(search.device),
-                               "amp": search.amp.to_dict(), "hardware": hardware_of(cfg, prefs)})
+                               "amp": search.amp.to_dict(), "hardware": hardware_of(cfg, series)})
     plot_path = plot_front(result, out / "pareto.png")
     echo(summary_table(result))
     echo(f"results: {out / 'result.json'}, plot: {plot_path}, log: {out / 'log.jsonl'}")
