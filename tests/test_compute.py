@@ -111,3 +111,95 @@ def test_gpu_benchmark_says_it_needs_a_gpu_and_exits_0(capsys):
     spec.loader.exec_module(bench)
     assert bench.main([]) == 0
     assert "needs a CUDA GPU" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------- the search on its compute device
+
+SEARCH = {
+    "dataset": "digits", "channels": 8, "network": {"channels": 8, "layers": 5},
+    "stages": [{"cells": 2, "ops": 8, "epochs": 2, "warmup_epochs": 1}],
+    "weights": {"lr": 0.1, "steps_per_epoch": 3},
+    "policy": {"samples": 2, "alpha_every": 1},
+    "reward": {"objectives": ["acc", "params"], "targets": {"params": "20k"}},
+}
+
+
+def _tiny_yaml(tmp_path, **extra):
+    import yaml
+
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump({**SEARCH, **extra}))
+    return str(path)
+
+
+def test_search_records_where_it_computed_and_whose_costs_it_optimised(tmp_path, capsys):
+    import json
+
+    from tnd.cli.main import main
+
+    out = tmp_path / "run"
+    assert main(["search", "--config", _tiny_yaml(tmp_path), "--compute", "cpu", "--no-amp", "--out", str(out),
+                 "--no-progress"]) == 0
+    header = capsys.readouterr().out
+    assert "compute: cpu (" in header and "mixed precision off" in header and "hardware whose costs" in header
+    run = json.loads((out / "result.json").read_text())["run"]
+    assert run["compute"] == "cpu" and run["amp"]["dtype"] is None and "counted" in run["hardware"]
+    saved = json.loads(json.dumps(__import__("yaml").safe_load((out / "config.yaml").read_text())))
+    assert saved["compute"] == "cpu" and saved["amp"] is False
+
+
+@no_cuda
+def test_search_on_cuda_without_cuda_is_an_error_not_a_cpu_run(tmp_path, capsys):
+    from tnd.cli.main import main
+
+    out = tmp_path / "run"
+    assert main(["search", "--config", _tiny_yaml(tmp_path), "--compute", "cuda", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--compute cpu" in err and not (out / "result.json").exists()
+    assert main(["search", "--config", _tiny_yaml(tmp_path), "--compute", "gpu0", "--out", str(out)]) == 2
+    assert "compute device must be" in capsys.readouterr().err
+
+
+def test_device_is_the_old_name_of_hardware_in_search_and_of_compute_in_train(capsys):
+    import argparse
+
+    from tnd.cli import search as search_cli
+    from tnd.cli import train as train_cli
+    from tnd.cli.main import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["search", "--device", "1080ti"])
+    assert search_cli.overrides_from(args)["cost.device"] == "1080ti"
+    assert "--device is now --hardware" in capsys.readouterr().err
+    assert search_cli.overrides_from(parser.parse_args(["search", "--hardware", "h100", "--compute", "cuda:1"])) \
+        == {"cost.device": "h100", "compute": "cuda:1"}
+    with pytest.raises(TndError, match="disagree"):
+        search_cli.overrides_from(parser.parse_args(["search", "--device", "a", "--hardware", "b"]))
+    targs = parser.parse_args(["train", "--genotype", "DARTS_V2", "--device", "cpu", "--out", "x"])
+    assert train_cli.overrides_from(targs)["device"] == "cpu"
+    assert "--device is now --compute" in capsys.readouterr().err
+    assert isinstance(targs, argparse.Namespace)
+
+
+@pytest.mark.gpu
+def test_search_runs_on_the_gpu_with_mixed_precision(tmp_path):
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU here")
+    import json
+
+    from tnd.cli.main import main
+
+    out = tmp_path / "run"
+    assert main(["search", "--config", _tiny_yaml(tmp_path), "--compute", "cuda", "--out", str(out),
+                 "--no-progress"]) == 0
+    result = json.loads((out / "result.json").read_text())
+    assert result["run"]["compute"].startswith("cuda") and result["run"]["amp"]["dtype"] in ("bfloat16", "float16")
+    assert 0 <= result["genotypes"][0]["objectives"]["accuracy"] <= 1
+    # resume on the GPU continues from the checkpoint and finishes (not bit-identical there: cuDNN autotuning)
+    cut = tmp_path / "cut"
+    from tnd.search.config import load_search_config
+    from tnd.search.run import run_search
+
+    cfg = load_search_config(_tiny_yaml(tmp_path, compute="cuda"))
+    assert run_search(cfg, cut, progress=False, stop_after_epochs=1, echo=lambda s: None) is None
+    assert run_search(cfg, cut, resume=True, progress=False, echo=lambda s: None)["run"]["compute"].startswith("cuda")
