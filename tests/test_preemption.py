@@ -141,3 +141,43 @@ def test_sigterm_stops_tnd_search_with_exit_75_and_resume_finishes_it(tmp_path):
 
 def _read(path: Path) -> str:
     return path.read_text() if path.exists() else ""
+
+
+def test_a_training_stopped_mid_epoch_resumes_bit_identically(tmp_path, digits, monkeypatch):
+    """tnd train: a stop in the middle of epoch 2 (cutout, drop-path, auxiliary head all drawing random
+    numbers), then --resume: the same weights and history as a run never stopped."""
+    import pytest
+    import torch
+
+    import importlib
+
+    from tnd.deploy import TrainConfig
+    from tnd.deploy.checkpoint import load_checkpoint
+    from tnd.space import published_genotype
+    from test_deploy import QUIET, TINY
+
+    T = importlib.import_module("tnd.deploy.train")   # the module (tnd.deploy.train is also the function)
+    g = published_genotype("DARTS_V2")
+    cfg = TrainConfig(**{**TINY, "max_steps_per_epoch": 4})
+    full = T.train(g, cfg, tmp_path / "full", data=digits, **QUIET)
+    step, calls = T._step, []
+
+    def counting(*a, **k):
+        calls.append(1)
+        if len(calls) == 6:          # epoch 2, after its 2nd step
+            preemption.request_stop()
+        return step(*a, **k)
+
+    monkeypatch.setattr(T, "_step", counting)
+    try:
+        with pytest.raises(preemption.Preempted, match="step 2 of epoch 2.*--resume"):
+            T.train(g, cfg, tmp_path / "cut", data=digits, **QUIET)
+    finally:
+        preemption.uninstall()
+    assert load_checkpoint(tmp_path / "cut" / "checkpoint.pt")["partial"]["step"] == 2
+    monkeypatch.setattr(T, "_step", step)
+    resumed = T.train(g, cfg, tmp_path / "cut", resume=True, data=digits, **QUIET)
+    a, b = (load_checkpoint(d / "checkpoint.pt")["model"] for d in (tmp_path / "full", tmp_path / "cut"))
+    assert all(torch.equal(a[k], b[k]) for k in a), [k for k in a if not torch.equal(a[k], b[k])]
+    assert [h["train_loss"] for h in resumed["history"]] == [h["train_loss"] for h in full["history"]]
+    assert resumed["test_accuracy"] == full["test_accuracy"]

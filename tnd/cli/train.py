@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         ensure_downloaded(cfg.dataset, cfg.data_dir)
     genotype, source = resolve_genotype(args.genotype)
     result = train(genotype, cfg, args.out, resume=args.resume, progress=not args.no_progress, source=source,
-                   tensorboard=args.tensorboard)
+                   tensorboard=args.tensorboard, preemptible=True)
     return 0 if result is not None else 1
 
 

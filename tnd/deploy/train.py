@@ -19,7 +19,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from tnd import atomic
+from tnd import atomic, preemption
 from tnd.compute import (
     COMPUTE_CHOICES,
     AmpPolicy,
@@ -279,11 +279,13 @@ def _set_rng_state(state: dict[str, Any], generator: torch.Generator, device: to
 
 def train(genotype: Genotype, cfg: TrainConfig, out_dir: str | Path, resume: bool = False, progress: bool = True,
           echo: Callable[[str], None] = print, data=None, source: str | None = None,
-          stop_after_epochs: int | None = None, tensorboard: str | Path | None = None) -> dict[str, Any] | None:
+          stop_after_epochs: int | None = None, tensorboard: str | Path | None = None,
+          preemptible: bool = False) -> dict[str, Any] | None:
     """Train ``genotype`` and write ``out_dir/checkpoint.pt`` and a ``log.jsonl`` record (each epoch) and
     ``out_dir/train.json`` (at the end). ``data`` skips loading the dataset (tests); ``stop_after_epochs``
-    simulates an interruption and returns None; ``tensorboard`` also logs each epoch's record there.
-    Returns the contents of train.json."""
+    simulates an interruption and returns None; ``tensorboard`` also logs each epoch's record there;
+    ``preemptible``: SIGTERM checkpoints at the next step and raises ``tnd.preemption.Preempted`` (the
+    command that owns the process sets it). Returns the contents of train.json."""
     out = Path(out_dir)
     ckpt_path, resume = open_run_folder(out, resume, CHECKPOINT, (RESULT,), "training run")
     ckpt: dict[str, Any] | None = None
@@ -309,6 +311,7 @@ def train(genotype: Genotype, cfg: TrainConfig, out_dir: str | Path, resume: boo
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs, eta_min=cfg.lr_min)
     start, history, seconds = 0, [], 0.0
+    partial: dict[str, Any] | None = None   # where an epoch stopped mid-way on SIGTERM (from the checkpoint)
     if ckpt is not None:
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
@@ -317,6 +320,7 @@ def train(genotype: Genotype, cfg: TrainConfig, out_dir: str | Path, resume: boo
         if precision.scaler is not None and ckpt.get("scaler"):
             precision.scaler.load_state_dict(ckpt["scaler"])
         start = int(ckpt["epoch"])
+        partial = ckpt.get("partial")
         history = list(ckpt["metrics"].get("history", []))
         seconds = float(ckpt["metrics"].get("seconds", 0.0))
 
@@ -335,7 +339,10 @@ def train(genotype: Genotype, cfg: TrainConfig, out_dir: str | Path, resume: boo
     # On a GPU a step's loss is read back every few steps only (reading it waits for the GPU).
     read_every = 1 if device.type == "cpu" else 25
     timing: dict[str, Any] = {"start": None, "steps": 0, "done": False}
-    bar = Progress(cfg.epochs * steps, "train", "step", enabled=progress, initial=start * steps, echo=echo)
+    bar = Progress(cfg.epochs * steps, "train", "step", enabled=progress,
+                   initial=start * steps + (partial["step"] if partial else 0), echo=echo)
+    if preemptible:
+        preemption.install()
     try:
         for epoch in range(start, cfg.epochs):
             t0 = time.perf_counter()
@@ -344,10 +351,38 @@ def train(genotype: Genotype, cfg: TrainConfig, out_dir: str | Path, resume: boo
             lr = optimizer.param_groups[0]["lr"]
             total_loss = torch.zeros((), dtype=torch.float64, device=device)
             correct = torch.zeros((), dtype=torch.int64, device=device)
-            seen, pending = 0, 0
-            for step, (x, y) in enumerate(_batches(data.train, cfg, generator, augment=True)):
+            seen, pending, first_step = 0, 0, 0
+            epoch_rng = _rng_state(generator, device)   # to replay this epoch's data if it stops mid-way
+            batches = _batches(data.train, cfg, generator, augment=True)
+            if partial is not None:
+                # Resumed mid-epoch: replay the data stream from the epoch's start to the step it stopped at
+                # (its batches and cutouts), then the global streams (drop-path) as they were there.
+                epoch_rng, first_step = partial["epoch_rng"], partial["step"]
+                _set_rng_state(epoch_rng, generator, device)
+                batches = _batches(data.train, cfg, generator, augment=True)
+                for _, (x, _y) in zip(range(first_step), batches):
+                    if cfg.cutout:
+                        cutout(x, cfg.cutout_length, generator)
+                _set_rng_state({**partial["rng"], "data": generator.get_state()}, generator, device)
+                total_loss += partial["total_loss"]
+                correct += partial["correct"]
+                seen, partial = partial["seen"], None
+            for step, (x, y) in enumerate(batches, start=first_step):
                 if step >= steps:
                     break
+                if preemption.stop_requested():
+                    save_checkpoint(ckpt_path, {
+                        "genotype": genotype.to_dict(), "shape": shape, "dataset": cfg.dataset,
+                        "config": cfg.to_dict(), "epoch": epoch, "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                        "rng": _rng_state(generator, device),
+                        "scaler": precision.scaler.state_dict() if precision.scaler is not None else None,
+                        "metrics": {"history": history, "seconds": seconds, "params": params},
+                        "partial": {"step": step, "epoch_rng": epoch_rng, "rng": _rng_state(generator, device),
+                                    "total_loss": float(total_loss), "correct": int(correct), "seen": seen},
+                    })
+                    raise preemption.Preempted(f"checkpoint written at step {step} of epoch {epoch + 1} in "
+                                               f"{ckpt_path}; run the same command with --resume")
                 if not timing["done"] and step == min(_TIMING_SKIP, steps - 1) and steps > 1:
                     _sync(device)
                     timing["start"] = time.perf_counter()
@@ -402,6 +437,8 @@ def train(genotype: Genotype, cfg: TrainConfig, out_dir: str | Path, resume: boo
             if stop_after_epochs is not None and epoch + 1 >= stop_after_epochs and epoch + 1 < cfg.epochs:
                 return None
     finally:
+        if preemptible:
+            preemption.uninstall()
         bar.close()
         for sink in sinks:
             sink.close()
