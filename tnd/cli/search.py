@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
+from tnd.cli.renamed_flag import read_renamed
 from tnd.cli.set_option import add_set_option, parse_set
 from tnd.errors import TndError
 from tnd.search.reward import EXPONENT_HELP, REWARD_FORM_HELP, TARGET_HELP, parse_exponent
@@ -39,13 +39,8 @@ def parse_preference(text: str) -> dict[str, Any]:
 
 def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     """Flags as dotted config overrides; the config loader drops the file's settings for unrewarded costs."""
-    if getattr(args, "device", None) is not None:
-        if args.hardware is not None and args.hardware != args.device:
-            raise TndError(f"--device {args.device} and --hardware {args.hardware} disagree; --device is the old "
-                           "name of --hardware: give --hardware alone")
-        print(f"tnd search: --device is now --hardware (the hardware whose costs are optimised; where the "
-              f"search computes is --compute); reading --hardware {args.device}", file=sys.stderr)
-        args.hardware = args.device
+    read_renamed(args, "device", "hardware", "tnd search",
+                 "the hardware whose costs are optimised; where the search computes is --compute")
     o: dict[str, Any] = {}
     for flag, key in (("name", "name"), ("space", "space"), ("dataset", "dataset"), ("data_dir", "data_dir"),
                       ("seed", "seed"), ("hardware", "cost.device"), ("compute", "compute"), ("amp", "amp"), ("lut", "cost.lut"), ("mode", "weights.mode"),

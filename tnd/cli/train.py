@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
+from tnd.cli.renamed_flag import read_renamed
 from tnd.cli.set_option import add_set_option, parse_set
-from tnd.errors import TndError
 
 # flag attribute -> TrainConfig field; flags left unset keep the config file's (or built-in) value.
 FLAG_FIELDS = {
@@ -20,13 +19,8 @@ FLAG_FIELDS = {
 
 def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
     """The flags that were given, then ``--set`` (which wins where both name a setting)."""
-    if getattr(args, "device", None) is not None:
-        if args.compute is not None and args.compute != args.device:
-            raise TndError(f"--device {args.device} and --compute {args.compute} disagree; --device is the old name "
-                           "of --compute: give --compute alone")
-        print(f"tnd train: --device is now --compute (where the network trains; tnd search names the hardware "
-              f"whose costs are optimised --hardware); reading --compute {args.device}", file=sys.stderr)
-        args.compute = args.device
+    read_renamed(args, "device", "compute", "tnd train",
+                 "where the network trains; tnd search names the hardware whose costs are optimised --hardware")
     flags = {key: getattr(args, flag) for flag, key in FLAG_FIELDS.items() if getattr(args, flag) is not None}
     return {**flags, **parse_set(args.set)}
 
