@@ -150,3 +150,13 @@ def test_one_process_and_two_at_the_same_global_batch_both_finish(work, full_run
     events = lambda folder: [json.loads(x)["event"] for x in (folder / "log.jsonl").read_text().splitlines()]  # noqa: E731
     assert events(out) == events(full_run[0])                 # the same schedule of stages, epochs and alpha steps
     assert sorted(_hashes(hashes)) == ["rank0.hash"]
+
+
+def test_rescoring_by_training_is_refused_under_torchrun_in_one_line(work):
+    root, config = work
+    out = root / "rescore"
+    proc = subprocess.run(_argv(2, config, out) + ["--set", "derive.evaluate=train"], env=_env(root),
+                          capture_output=True, text=True, timeout=240)
+    assert proc.returncode != 0
+    assert proc.stderr.count("tnd: error: derive.evaluate: train is not run under torchrun") == 2, proc.stderr[-3000:]
+    assert not out.exists()    # refused before anything is written
