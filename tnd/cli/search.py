@@ -104,6 +104,12 @@ def run(args: argparse.Namespace) -> int:
     from tnd.search.config import load_search_config
     from tnd.search.run import run_search
 
+    from tnd.distributed import dist_env
+
+    env = dist_env()
+    if env.launched and (args.tabular or args.seeds is not None):
+        raise TndError(f"{'--tabular' if args.tabular else '--seeds'} is not run under torchrun (only one supernet "
+                       "search is split over processes); run it as one process")
     if args.tabular:
         if args.member is not None:
             raise TndError("--member runs one member of a supernet search's series; a --tabular search reads "
@@ -118,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         from tnd.search.run import plan_search
 
-        print(plan_search(cfg))
+        if env.rank == 0:
+            print(plan_search(cfg))
         return 0
     if args.download:
         from tnd.data import ensure_downloaded
@@ -130,10 +137,28 @@ def run(args: argparse.Namespace) -> int:
 
         result = run_seeds(cfg, parse_seeds(args.seeds), out, run_search, resume=args.resume,
                            progress=not args.no_progress, tensorboard=args.tensorboard, preemptible=True)
+    elif env.launched:
+        result = run_distributed(cfg, out, args, env)
     else:
         result = run_search(cfg, out, resume=args.resume, progress=not args.no_progress,
                             tensorboard=args.tensorboard, preemptible=True)
     return 0 if result is not None else 1
+
+
+def run_distributed(cfg: Any, out: str, args: argparse.Namespace, env: Any) -> Any:
+    """One search data-parallel over torchrun's processes: each joins the group on its device (CUDA: GPU
+    LOCAL_RANK, NCCL; CPU: gloo) and runs the same search; rank 0 writes the run folder."""
+    from tnd.compute import resolve_compute
+    from tnd.distributed import process_group
+    from tnd.search.run import run_search
+
+    if env.world_size > 1 and str(cfg.compute).startswith("cuda:"):
+        raise TndError(f"--compute {cfg.compute} names one GPU for every process; under torchrun give --compute "
+                       "cuda (or auto): each process takes GPU LOCAL_RANK")
+    device = resolve_compute(cfg.compute, env.local_rank)
+    with process_group(device, env):
+        return run_search(cfg, out, resume=args.resume, progress=not args.no_progress,
+                          tensorboard=args.tensorboard, preemptible=True)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -20,12 +20,23 @@ asked of the config's space (``tnd.search.spaces``); the loop is the same for al
 
 ``strategy: random`` is the baseline at equal budget: the same supernet schedule trained on uniform samples,
 no shrinking, then as many uniform samples scored as the policy would have scored, the best one kept.
+
+Under torchrun (a joined process group, ``tnd.distributed``) the same loop trains one search data-parallel:
+every rank draws the same streams (so samples the same path), trains on its rank-strided shard of each batch
+(the global batch stays ``weights.batch_size``), averages the weight gradients, scores its share of each alpha
+step's samples (all on the same validation batch) and gathers the accuracies, so every rank takes the same
+alpha step. A stop request is agreed across ranks before each step. Rank 0 alone writes the log and the
+checkpoints, and derives and evaluates each member, whose entry it sends to the others. BN uses each rank's
+shard's batch statistics; its running statistics (never read by the search) stay per rank, rank 0's are saved.
+With one process nothing of this runs and the numbers are those of a plain run.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +45,7 @@ from typing import Any, Iterator
 import torch
 from torch import nn
 
-from tnd import atomic, preemption
+from tnd import atomic, distributed, preemption
 from tnd.compute import amp_policy, configure_backends, resolve_compute
 from tnd.costs.base import CostSuite
 from tnd.costs.objectives import get_objective
@@ -121,7 +132,11 @@ class ProgressiveSearch:
         self.cfg, self.prefs, self.costs = cfg, prefs, costs
         # The supernet, batches and scoring run on the compute device; the policy (a few hundred logits whose
         # samples pick Python-side modules) stays on the CPU, so its random streams are the same everywhere.
-        self.device = resolve_compute(cfg.compute)
+        env = distributed.dist_env()
+        self.device = resolve_compute(cfg.compute, env.local_rank if env.launched else None)
+        # Data-parallel under torchrun when the caller joined the process group; one process otherwise.
+        self.rank, self.world = distributed.rank(), distributed.world_size()
+        self.main = self.rank == 0
         configure_backends(self.device)
         self.amp = amp_policy(self.device, cfg.amp)
         self.data = data.to(self.device)
@@ -132,7 +147,7 @@ class ProgressiveSearch:
         self._entries: list[dict[str, Any]] = []
         self.space = cfg.search_space()
         self.out = Path(out_dir)
-        self.resume, self.progress = resume, progress
+        self.resume, self.progress = resume, progress and self.main
         self.tensorboard = tensorboard  # also send the epoch and alpha records there (TensorBoardSink)
         self._tb: Any = None
         costs.require([c for p in prefs for c in p.spec.costs])
@@ -151,13 +166,16 @@ class ProgressiveSearch:
 
     def run(self, stop_after_epochs: int | None = None) -> SearchOutcome | None:
         """Run (or continue) the search. Returns None if stopped early by ``stop_after_epochs``."""
-        self.out.mkdir(parents=True, exist_ok=True)
+        if self.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+        if self.world > 1:
+            distributed.shared_seed(self.cfg.seed)   # refused on every rank if the ranks were given different seeds
         entries, stage, todo = self._restore() if self.resume else self._start()
         epochs = sum(st.epochs for st in self.cfg.stages) * len(self.prefs)
         # A bar on a terminal; in a log, one line per epoch.
         bar = Progress(epochs, "search", "epoch", initial=epochs - sum(p.epoch is not None for p in todo),
                        enabled=self.progress, plain_every=1)
-        if self.tensorboard is not None:
+        if self.tensorboard is not None and self.main:
             from tnd.sinks import TensorBoardSink
 
             self._tb = TensorBoardSink(self.tensorboard, step_key="step")
@@ -169,7 +187,8 @@ class ProgressiveSearch:
             for pos in todo:
                 if pos.epoch is None:
                     assert stage is not None
-                    entries.append(self._finish_preference(stage))
+                    entries.append(self._finished_entry(stage))
+                    self._test_rank_hash(stage)
                     stage = None
                     self._save_checkpoint(Position(pos.pref + 1, 0, 0), None, entries)
                     continue
@@ -192,7 +211,8 @@ class ProgressiveSearch:
         return SearchOutcome(entries)
 
     def _start(self) -> tuple[list[dict[str, Any]], Stage | None, list[Position]]:
-        self.log_path.write_text("")
+        if self.main:
+            self.log_path.write_text("")
         return [], None, self.positions()
 
     def _stage_at(self, pos: Position, current: Stage | None) -> Stage:
@@ -232,6 +252,8 @@ class ProgressiveSearch:
         # Decoupled weight decay: its pull on alpha does not depend on the reward's scale (accuracy in [0, 1]).
         a_opt = torch.optim.AdamW(policy.parameters(), lr=a.lr, betas=tuple(a.betas), weight_decay=a.weight_decay)
         supernet.to(self.device)      # built on the CPU first: the same initial weights on every device
+        if self.world > 1:
+            distributed.broadcast_module(supernet)   # seeded alike on every rank; rank 0's, to be sure
         w_opt = torch.optim.SGD(supernet.parameters(), lr=w.lr, momentum=w.momentum, weight_decay=w.weight_decay)
         return Stage(p, s, self.prefs[p], stage, policy, supernet, w_opt, a_opt, self.amp.grad_scaler())
 
@@ -258,13 +280,14 @@ class ProgressiveSearch:
         learn_alpha = e >= stage.config.warmup_epochs and cfg.strategy == "tnd"
         stage.supernet.train()
         losses: list[torch.Tensor] = []
+        restored: list[float] = []     # losses of the steps run before a stop (already averaged over ranks)
         rewards: list[float] = []
         batches = self.data.train.batches(cfg.weights.batch_size, shuffle=True, generator=streams.data, augment=True)
         start, val_drawn = 0, 0
         partial, self._partial = self._partial, None
         if partial is not None:
             start, val_drawn = partial["step"], partial["val_drawn"]
-            losses = [torch.tensor(v, dtype=torch.float32) for v in partial["losses"]]
+            restored = [float(torch.tensor(v, dtype=torch.float32)) for v in partial["losses"]]
             rewards = list(partial["rewards"])
             for _ in zip(range(start), batches):
                 pass
@@ -273,10 +296,11 @@ class ProgressiveSearch:
             streams.arch.set_state(partial["arch_state"])
         lr = cosine_lr(cfg.weights.lr, cfg.weights.lr_min, e * steps + start, total_steps)
         for step, (x, y) in zip(range(start, steps), batches):
-            if preemption.stop_requested():
-                where = {"step": step, "val_drawn": val_drawn, "losses": [float(v) for v in losses], "rewards": rewards,
-                         "arch_state": streams.arch.get_state()}
+            if self._stop_requested():
+                where = {"step": step, "val_drawn": val_drawn, "losses": restored + self._rank_mean(losses),
+                         "rewards": rewards, "arch_state": streams.arch.get_state()}
                 self._save_checkpoint(Position(stage.pref, stage.index, e), stage, self._entries, partial=where)
+                distributed.barrier()   # no rank exits (and gets the others killed) before the checkpoint is written
                 raise preemption.Preempted(
                     f"checkpoint written at step {step} of epoch {e + 1} (stage {stage.index + 1}, preference "
                     f"'{stage.preference.name}') in {self.ckpt_path}; run the same command with --resume")
@@ -289,7 +313,7 @@ class ProgressiveSearch:
                 val_drawn += 1
                 rewards.append(self._alpha_step(stage, xv, yv, streams.arch, e, step))
         with torch.no_grad():
-            values = torch.stack([torch.as_tensor(v).to(self.device) for v in losses]).tolist()  # one sync
+            values = restored + self._rank_mean(losses)   # one sync
             stats = {"loss": round(sum(values) / len(values), 4), "entropy": round(stage.policy.entropy().item(), 3)}
         if rewards:
             stats["reward"] = round(sum(rewards) / len(rewards), 4)
@@ -297,11 +321,36 @@ class ProgressiveSearch:
                    "alpha_learning": learn_alpha, "lr": lr, **stats})
         return stats
 
+    def _stop_requested(self) -> bool:
+        """A stop asked of this process, or under torchrun of any rank (one tiny collective per step), so that
+        every rank stops at the same step."""
+        if self.world == 1:
+            return preemption.stop_requested()
+        return distributed.any_rank(preemption.stop_requested())
+
+    def _rank_mean(self, losses: list[torch.Tensor]) -> list[float]:
+        """The step losses as floats (one host sync), each averaged over the ranks' shards under torchrun."""
+        if not losses:
+            return []
+        t = torch.stack([torch.as_tensor(v).to(self.device) for v in losses])
+        if self.world > 1:
+            import torch.distributed as dist
+
+            t = t.float()
+            dist.all_reduce(t, op=dist.ReduceOp.SUM)
+            t = t / self.world
+        return t.tolist()
+
     def _weight_step(self, stage: Stage, x: torch.Tensor, y: torch.Tensor, g_arch: torch.Generator,
                      uniform: bool) -> torch.Tensor:
         """One SGD step on the weights of a sampled path (``uniform`` during warm-up, so a stage's fresh
         weights are not trained only on the last stage's winners) or of the mixture."""
         policy = stage.policy
+        if self.world > 1:   # this rank's shard; every rank drew the same batch and samples the same path
+            if x.shape[0] < self.world:
+                raise TndError(f"a training batch of {x.shape[0]} cannot be split over {self.world} processes; "
+                               "use weights.batch_size (and a training split) of at least the process count")
+            x, y = x[self.rank::self.world], y[self.rank::self.world]
         with self.amp.autocast():
             if self.cfg.weights.mode == "sampled":
                 logits = stage.supernet(x, choice=policy.op_names(policy.sample(g_arch, uniform=uniform)))
@@ -310,6 +359,7 @@ class ProgressiveSearch:
             loss = nn.functional.cross_entropy(logits, y)
         stage.w_opt.zero_grad(set_to_none=True)
         stage.scaler.scale(loss).backward()
+        distributed.average_gradients(stage.supernet.parameters())   # no-op with one process
         stage.scaler.unscale_(stage.w_opt)
         nn.utils.clip_grad_norm_(stage.supernet.parameters(), self.cfg.weights.grad_clip)
         stage.scaler.step(stage.w_opt)
@@ -321,11 +371,16 @@ class ProgressiveSearch:
         """REINFORCE: score M sampled architectures, ascend (R - b) grad log pi(a), move the baseline."""
         policy, spec = stage.policy, stage.preference.spec
         choices = [policy.sample(g_arch) for _ in range(self.cfg.policy.samples)]
+        mine = distributed.split_work(range(len(choices)))   # all of them with one process
         with torch.no_grad():  # BN in train mode (batch statistics), as the authors score samples
-            scored = [self._score(stage, choice, xv, yv) for choice in choices]
-        accs = torch.stack([acc for acc, _ in scored]).tolist()   # the samples run back to back: one sync
+            scored = [self._score(stage, choices[i], xv, yv) for i in mine]
+        if self.world == 1:
+            accs = torch.stack([acc for acc, _ in scored]).tolist()   # the samples run back to back: one sync
+            values_of = [values for _, values in scored]
+        else:
+            accs, values_of = self._gather_scores(scored, len(choices), spec.costs)
         rewards, cost_log = [], {c: 0.0 for c in spec.costs}
-        for acc, (_, values) in zip(accs, scored):
+        for acc, values in zip(accs, values_of):
             rewards.append(spec.reward(acc, values, stage.index))
             for c in spec.costs:
                 cost_log[c] += values[c] / len(choices)
@@ -338,6 +393,17 @@ class ProgressiveSearch:
                    "accuracy": sum(accs) / len(accs), "costs": cost_log,
                    "entropy": policy.entropy().detach().item()})
         return float(r.mean())
+
+    def _gather_scores(self, scored: list[tuple[torch.Tensor, dict[str, float]]], n: int,
+                       names: tuple[str, ...] | list[str]) -> tuple[list[float], list[dict[str, float]]]:
+        """Every rank's (accuracy, costs) of its share of the ``n`` samples, in sample order, on every rank: one
+        float64 all-gather (exact for float32 accuracies and Python-float costs) and one host sync."""
+        rows = [torch.cat([acc.double().reshape(1), torch.tensor([values[c] for c in names], dtype=torch.float64,
+                                                                  device=acc.device)]) for acc, values in scored]
+        local = torch.stack(rows) if rows else torch.zeros((0, 1 + len(names)), dtype=torch.float64,
+                                                           device=self.device)
+        table = distributed.gather_work(local, n).tolist()
+        return [row[0] for row in table], [dict(zip(names, row[1:])) for row in table]
 
     def _score(self, stage: Stage, choice: dict[str, torch.Tensor], xv: torch.Tensor,
                yv: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
@@ -360,6 +426,27 @@ class ProgressiveSearch:
             return stage.supernet(x, choice=policy.op_names(choice))
 
     # ---- the end of a preference -------------------------------------------------------------
+    def _finished_entry(self, stage: Stage) -> dict[str, Any]:
+        """``_finish_preference`` on rank 0, its entry sent to every rank (one process: simply computed)."""
+        entry = self._finish_preference(stage) if self.main else None
+        return distributed.broadcast_object(entry) if self.world > 1 else entry
+
+    def _test_rank_hash(self, stage: Stage) -> None:
+        """Test hook: with ``TND_TEST_RANK_HASH=DIR`` each rank appends a sha256 of its policy state and its
+        supernet's parameters at the end of each preference to DIR/rank<R>.hash (BN running statistics are
+        per rank and left out). Off, and writing nothing, without the variable."""
+        folder = os.environ.get("TND_TEST_RANK_HASH")
+        if not folder:
+            return
+        h = hashlib.sha256()
+        named = [(f"policy.{k}", v) for k, v in stage.policy.state_dict().items() if torch.is_tensor(v)]
+        named += [(f"supernet.{k}", v) for k, v in stage.supernet.named_parameters()]
+        for k, v in sorted(named, key=lambda kv: kv[0]):
+            h.update(k.encode())
+            h.update(v.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+        with (Path(folder) / f"rank{self.rank}.hash").open("a") as f:
+            f.write(f"{stage.preference.name} {h.hexdigest()}\n")
+
     def _finish_preference(self, stage: Stage) -> dict[str, Any]:
         """The member's architecture (derived from alpha, or the random baseline's best sample), its accuracy
         on the whole validation split, its costs, and those costs against the target and the policy."""
@@ -436,9 +523,11 @@ class ProgressiveSearch:
 
     # ---- checkpoint and log ------------------------------------------------------------------
     def _log(self, record: dict[str, Any]) -> None:
+        self._log_lines += 1    # rank 0's count goes into the checkpoints, as its lines into the log
+        if not self.main:
+            return
         with self.log_path.open("a") as f:
             f.write(json.dumps(record) + "\n")
-        self._log_lines += 1
         if self._tb is not None and record.get("event") in ("epoch", "alpha"):
             # Tags PREFERENCE/EVENT/FIELD. x axis: the preference's epoch counted across its stages (epoch
             # records), or its alpha update counted across stages (alpha records: epochs x alpha steps).
@@ -450,7 +539,10 @@ class ProgressiveSearch:
     def _save_checkpoint(self, done: Position, stage: Stage | None, entries: list[dict[str, Any]],
                          partial: dict[str, Any] | None = None) -> None:
         """``done``: the stage's preference and index and how many of its epochs have run; ``partial``: how far
-        the next epoch got (steps, validation batches drawn, the architecture stream's state)."""
+        the next epoch got (steps, validation batches drawn, the architecture stream's state). Rank 0 alone
+        writes it (every rank holds the same policy, weights and optimiser states)."""
+        if not self.main:
+            return
         state: dict[str, Any] = {"format": CHECKPOINT_FORMAT, "config": json.dumps(self.cfg.to_dict()),
                                  "pref": done.pref, "stage": done.stage, "epoch": done.epoch,
                                  "log_lines": self._log_lines, "finished": json.dumps(entries)}
@@ -469,8 +561,9 @@ class ProgressiveSearch:
         if json.loads(state["config"]) != json.loads(json.dumps(self.cfg.to_dict())):
             raise TndError(f"--resume: the settings differ from those {self.ckpt_path} was started with; "
                            "resume with the same config and flags, or use a new --out")
-        lines = self.log_path.read_text().splitlines(keepends=True) if self.log_path.exists() else []
-        self.log_path.write_text("".join(lines[: state["log_lines"]]))
+        if self.main:
+            lines = self.log_path.read_text().splitlines(keepends=True) if self.log_path.exists() else []
+            self.log_path.write_text("".join(lines[: state["log_lines"]]))
         self._log_lines = state["log_lines"]
         p, s, done = state["pref"], state["stage"], state["epoch"]
         stage = None

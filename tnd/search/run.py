@@ -8,10 +8,11 @@ from typing import Any, Callable
 
 import yaml
 
-from tnd import atomic
+from tnd import atomic, distributed
 from tnd.compute import describe_compute
 from tnd.costs import CostSuite
 from tnd.costs.objectives import by_field, get_objective
+from tnd.errors import TndError
 from tnd.data import load_dataset
 from tnd.result_file import RESULT_FORMAT, RESULT_NAME
 from tnd.run_folder import open_run_folder
@@ -86,7 +87,7 @@ def front_over(entries: list[dict[str, Any]], fields: list[str], lower: list[flo
 def write_result(out: Path, cfg: SearchConfig, prefs: list[Preference], entries: list[dict[str, Any]],
                  seconds: float, ranges: dict[str, CostRange], cost_seconds: float | None = None,
                  scoring_seconds: float | None = None, warnings: list[str] | None = None,
-                 run: dict[str, Any] | None = None) -> dict[str, Any]:
+                 run: dict[str, Any] | None = None, write: bool = True) -> dict[str, Any]:
     front = front_of(entries, list(ranges), ranges)
     result = {
         "format": RESULT_FORMAT,
@@ -101,7 +102,8 @@ def write_result(out: Path, cfg: SearchConfig, prefs: list[Preference], entries:
     }
     if run is not None:
         result["run"] = run   # where it computed (compute device, mixed precision) and whose costs it optimised
-    atomic.write_json(out / RESULT_NAME, result)
+    if write:
+        atomic.write_json(out / RESULT_NAME, result)
     return result
 
 
@@ -127,9 +129,20 @@ def run_search(cfg: SearchConfig, out: str | Path, resume: bool = False, progres
 
     Returns:
         The contents of result.json, or None when stopped early.
+
+    Under torchrun (the caller joined the process group, see ``tnd.cli.search``) every rank calls this with the
+    same arguments; they train one search data-parallel (``ProgressiveSearch``) and rank 0 alone writes files
+    and prints. ``derive.evaluate: train`` is refused there (the rescoring trainings are not split).
     """
     out = Path(out)
+    main = distributed.is_main()
+    if distributed.world_size() > 1 and cfg.derive.evaluate == "train":
+        raise TndError("derive.evaluate: train is not run under torchrun (its short trainings are not split over "
+                       "processes); search with derive.evaluate: supernet, then train the result with `tnd train`")
+    if not main:
+        echo, progress = (lambda s: None), False
     _, resume = open_run_folder(out, resume, "checkpoint.pt", (RESULT_NAME,), "search")
+    distributed.barrier()   # every rank has seen the folder as it was before rank 0 writes into it
     # The whole series gives the cost models, the hypervolume ranges and the series' warnings, so that one
     # member run alone (cfg.member, `--member`) is costed and ranged exactly as inside the series.
     series = cfg.resolve_preferences()
@@ -137,8 +150,9 @@ def run_search(cfg: SearchConfig, out: str | Path, resume: bool = False, progres
     if data is None:
         data = load_dataset(cfg.dataset, cfg.data_dir, seed=cfg.seed)
     costs = costs if costs is not None else build_costs(cfg, series)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     search = ProgressiveSearch(cfg, prefs, data, costs, out, resume=resume, progress=progress,
                                tensorboard=tensorboard, preemptible=preemptible)
     # Before the search, so that a range the cost model cannot give stops the run at once, not after it.
@@ -167,10 +181,16 @@ def run_search(cfg: SearchConfig, out: str | Path, resume: bool = False, progres
     result = write_result(out, cfg, prefs, outcome.entries, search_seconds, ranges, cost_seconds=search.cost_seconds,
                           scoring_seconds=scoring_seconds, warnings=warnings,
                           run={"compute": str(search.device), "compute_name": describe_compute(search.device),
-                               "amp": search.amp.to_dict(), "hardware": hardware_of(cfg, series)})
+                               "amp": search.amp.to_dict(), "hardware": hardware_of(cfg, series),
+                               **({"processes": distributed.world_size()} if distributed.world_size() > 1 else {})},
+                          write=main)
+    if not main:
+        distributed.barrier()   # leave when rank 0 has written its files
+        return result
     plot_path = plot_front(result, out / "pareto.png")
     echo(summary_table(result))
     echo(f"results: {out / 'result.json'}, plot: {plot_path}, log: {out / 'log.jsonl'}")
+    distributed.barrier()
     return result
 
 
