@@ -36,6 +36,13 @@ def machine() -> str:
             f"torch {torch.__version__}, onnxruntime {onnxruntime.__version__}")
 
 
+def trailer(path: Path) -> str:
+    """Hand-written text after the last benchmark section (e.g. what could not be measured here): kept."""
+    text = path.read_text() if path.exists() else ""
+    ends = list(re.finditer(r"<!-- /bench:\w+ -->\n", text))
+    return text[ends[-1].end():] if ends else ""
+
+
 def load(name: str):
     spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
@@ -74,7 +81,7 @@ def main() -> int:
     body = [f"<!-- bench:{n} -->\n{sections[n]}<!-- /bench:{n} -->\n" for n in BENCHES if n in sections]
     from tnd import atomic
 
-    atomic.write_text(args.out, "\n".join(header + body))
+    atomic.write_text(args.out, "\n".join(header + body) + trailer(Path(args.out)))
     print(f"wrote {args.out}")
     return 0
 
