@@ -24,7 +24,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-TARGETS_MS = (0.10, 0.18, 0.28)   # part 3: latency targets spread over the derivable range (0.064-0.367 ms)
+# Part 3's latency targets: where they bind. The derivable range is 0.064-0.367 ms, but the accurate networks
+# the search finds are near 0.09-0.14 ms, so a target above that is never reached and the members above it run
+# what is in effect an accuracy-only search (0.18 and 0.28 ms ended out of order on seed 2 for that reason).
+TARGETS_MS = (0.07, 0.09, 0.12)
 
 
 def _quiet(_: str) -> None:
@@ -149,8 +152,11 @@ def targets_alone(seeds: list[int]) -> tuple[list[str], list[dict[str, Any]]]:
              f"Derived latencies ordered by target on {n_ordered}/{len(seeds)} seeds."], results)
 
 
-def run(quick: bool = False, seeds: list[int] | None = None) -> str:
+def run(quick: bool = False, seeds: list[int] | None = None, parts: tuple[str, ...] = ("timing", "strategies",
+                                                                                        "targets")) -> str:
     seeds = seeds or [0, 1, 2]
+    if parts == ("targets",):
+        return "\n".join(targets_alone(seeds)[0])
     lines = ["## Demo search (digits, 3 stages, reward acc x latency from lut/cpu.json, 2 CPU cores)", ""]
     part, _ = timing(quick)
     lines += part
@@ -168,5 +174,7 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="one member, one seed, the timing part only")
     ap.add_argument("--seeds", default="0,1,2", help="seeds of parts 2 and 3")
+    ap.add_argument("--targets-only", action="store_true", help="part 3 alone (the series over targets)")
     args = ap.parse_args()
-    print(run(args.quick, parse_seeds(args.seeds)))
+    print(run(args.quick, parse_seeds(args.seeds), ("targets",) if args.targets_only else
+              ("timing", "strategies", "targets")))
