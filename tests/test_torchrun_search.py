@@ -16,17 +16,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from test_search_run import TINY  # the tiny digits search the single-process tests run
 from tnd import distributed as D
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = {
-    "dataset": "digits", "channels": 8, "network": {"channels": 8, "layers": 5},
-    "stages": [{"cells": 2, "ops": 8, "epochs": 2, "warmup_epochs": 1},
-               {"cells": 3, "ops": 3, "epochs": 2, "warmup_epochs": 1}],
-    "weights": {"lr": 0.1, "steps_per_epoch": 6},
-    "policy": {"samples": 4, "alpha_every": 2},
-    "reward": {"objectives": ["acc", "params"], "targets": {"params": "20k"}},
-}
 RUN_FILES = ["checkpoint.pt", "config.yaml", "log.jsonl", "pareto.png", "result.json"]
 
 

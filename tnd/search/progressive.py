@@ -287,7 +287,7 @@ class ProgressiveSearch:
         partial, self._partial = self._partial, None
         if partial is not None:
             start, val_drawn = partial["step"], partial["val_drawn"]
-            restored = [float(torch.tensor(v, dtype=torch.float32)) for v in partial["losses"]]
+            restored = list(partial["losses"])
             rewards = list(partial["rewards"])
             for _ in zip(range(start), batches):
                 pass
@@ -332,7 +332,7 @@ class ProgressiveSearch:
         """The step losses as floats (one host sync), each averaged over the ranks' shards under torchrun."""
         if not losses:
             return []
-        t = torch.stack([torch.as_tensor(v).to(self.device) for v in losses])
+        t = torch.stack(losses)
         if self.world > 1:
             import torch.distributed as dist
 
@@ -551,8 +551,7 @@ class ProgressiveSearch:
                          w_opt=stage.w_opt.state_dict(), a_opt=stage.a_opt.state_dict(), baseline=stage.baseline,
                          scaler=stage.scaler.state_dict())
         if partial is not None:
-            state["partial"] = {**partial, "losses": json.dumps(partial["losses"]),
-                                "rewards": json.dumps(partial["rewards"])}
+            state["partial"] = partial   # plain floats and the stream's state: a weights-only load reads them
         atomic.torch_save(self.ckpt_path, state)
 
     def _restore(self) -> tuple[list[dict[str, Any]], Stage | None, list[Position]]:
@@ -577,9 +576,7 @@ class ProgressiveSearch:
             if state.get("scaler"):
                 stage.scaler.load_state_dict(state["scaler"])
             stage.baseline, stage.epochs_done = state["baseline"], done
-        if "partial" in state:
-            part = state["partial"]
-            self._partial = {**part, "losses": json.loads(part["losses"]), "rewards": json.loads(part["rewards"])}
+        self._partial = state.get("partial")
         positions = self.positions()
         # Next: the stage's next epoch, else the next stage's first, else the preference's derivation.
         following = [i for i, pos in enumerate(positions)
