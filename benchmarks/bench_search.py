@@ -7,8 +7,8 @@ Three parts, each a real `tnd search` run through ``run_search`` / ``run_seeds``
    samples scored as the policy scored, the best by the member's reward kept), seeds 0-2 by default:
    each member's trained accuracy (``derive.evaluate: train``) and latency, mean +- sd, and the series'
    normalised hypervolume;
-3. targets alone: a series whose members differ only in their latency target (mnas form, same exponents),
-   per seed: are the derived latencies ordered by target, and does each derived latency lie within the
+3. targets alone: a series whose members differ only in their latency target (same exponent; the absolute
+   form by default, ``--targets-form mnas`` for MnasNet's), per seed: are the derived latencies ordered by target, and does each derived latency lie within the
    final policy's sampled range?
 
 Run: python benchmarks/bench_search.py [--quick] [--seeds 0,1,2]
@@ -25,6 +25,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS_MS = (0.10, 0.18, 0.28)   # part 3's latency targets (the derivable range is 0.064-0.367 ms); --targets
+# part 3's reward forms: the exponent every member shares, and how the heading names it
+TARGET_FORMS = {"absolute": ({"latency": -0.5}, "absolute form, weight -0.5"),
+                "mnas": ({"latency": {"below": -0.07, "above": -1.0}}, "mnas form, exponents -0.07 below / -1 above")}
 
 
 def _quiet(_: str) -> None:
@@ -118,16 +121,16 @@ def verdict(summaries: dict[str, Any]) -> str:
             "few points, so accuracy differences of the order of the sd are noise.")
 
 
-def targets_alone(seeds: list[int], targets_ms: tuple[float, ...] = TARGETS_MS) -> tuple[list[str], list[Any]]:
-    """A series over latency targets alone (mnas form, same exponents): ordered, and within the policy's range?"""
+def targets_alone(seeds: list[int], targets_ms: tuple[float, ...] = TARGETS_MS,
+                  form: str = "absolute") -> tuple[list[str], list[Any]]:
+    """A series over latency targets alone (same exponents): ordered, and within the policy's range?"""
     from tnd.search.run import run_search
 
     prefs = [{"name": f"T={t}ms", "targets": {"latency": f"{t}ms"}} for t in targets_ms]
     rows, results = [], []
     for seed in seeds:
-        cfg = demo_config({"seed": seed, "preferences": prefs, "reward.form": "mnas",
-                           "reward.exponents": {"latency": {"below": -0.07, "above": -1.0}},
-                           "derive.evaluate": "supernet"})
+        cfg = demo_config({"seed": seed, "preferences": prefs, "reward.form": form,
+                           "reward.exponents": TARGET_FORMS[form][0], "derive.evaluate": "supernet"})
         r = run_search(cfg, Path(tempfile.mkdtemp()) / f"targets-{seed}", progress=False, echo=_quiet)
         results.append(r)
         derived = [e["targets"]["latency"]["derived"] for e in r["genotypes"]]
@@ -140,7 +143,7 @@ def targets_alone(seeds: list[int], targets_ms: tuple[float, ...] = TARGETS_MS) 
         rows.append(f"| {seed} | {cells} | {'yes' if ordered else '**no**'} | {sum(within)}/{len(within)} |")
     n_ordered = sum("| yes |" in row for row in rows)
     head = " | ".join(f"T = {t} ms: derived [policy range]" for t in targets_ms)
-    return ([f"### A series over targets alone (mnas form, exponents -0.07 below / -1 above, seeds "
+    return ([f"### A series over targets alone ({TARGET_FORMS[form][1]}, seeds "
              f"{', '.join(map(str, seeds))})", "",
              "Members differ only in their latency target. Derived = the deployed network's latency from the table; "
              "policy range = min and max over 64 samples of the final policy.", "",
@@ -151,10 +154,10 @@ def targets_alone(seeds: list[int], targets_ms: tuple[float, ...] = TARGETS_MS) 
 
 def run(quick: bool = False, seeds: list[int] | None = None, parts: tuple[str, ...] = ("timing", "strategies",
                                                                                         "targets"),
-        targets_ms: tuple[float, ...] = TARGETS_MS) -> str:
+        targets_ms: tuple[float, ...] = TARGETS_MS, targets_form: str = "absolute") -> str:
     seeds = seeds or [0, 1, 2]
     if parts == ("targets",):
-        return "\n".join(targets_alone(seeds, targets_ms)[0])
+        return "\n".join(targets_alone(seeds, targets_ms, targets_form)[0])
     lines = ["## Demo search (digits, 3 stages, reward acc x latency from lut/cpu.json, 2 CPU cores)", ""]
     part, _ = timing(quick)
     lines += part
@@ -174,6 +177,8 @@ if __name__ == "__main__":
     ap.add_argument("--seeds", default="0,1,2", help="seeds of parts 2 and 3")
     ap.add_argument("--targets-only", action="store_true", help="part 3 alone (the series over targets)")
     ap.add_argument("--targets", default=",".join(map(str, TARGETS_MS)), help="part 3's latency targets in ms")
+    ap.add_argument("--targets-form", choices=tuple(TARGET_FORMS), default="absolute", help="part 3's reward form")
     args = ap.parse_args()
     print(run(args.quick, parse_seeds(args.seeds), ("targets",) if args.targets_only else
-              ("timing", "strategies", "targets"), tuple(float(t) for t in args.targets.split(","))))
+              ("timing", "strategies", "targets"), tuple(float(t) for t in args.targets.split(",")),
+              args.targets_form))

@@ -11,7 +11,8 @@ from tnd.search.config import RewardConfig
 from tnd.search.policy import log_prob, reinforce_loss, update_baseline
 from tnd.search.reward import (DEFAULT_EXPONENT, DEFAULT_EXPONENT_BELOW, EXPONENT_HELP, REWARD_FORM_HELP,
                                TARGET_HELP, Preference, RewardSpec, equivalence_message, equivalent_members,
-                               mnas_reward, parse_exponent, soft_reward, sum_reward)
+                               absolute_reward, mnas_reward, parse_exponent, soft_reward,
+                               sum_reward)
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -65,7 +66,7 @@ def test_mnas_exponents_defaults_per_stage_and_errors():
 
 @pytest.mark.parametrize("bad", [0.0, -1.0, float("nan"), float("inf")])
 def test_non_positive_costs_are_errors_not_floored(bad):
-    for s in (spec(), spec(form="soft"), spec(form="hard"), spec(form="sum")):
+    for s in (spec(), spec(form="soft"), spec(form="hard"), spec(form="sum"), spec(form="absolute")):
         with pytest.raises(TndError, match="latency of a network is"):
             s.reward(0.9, {"latency": bad}, 0)
     with pytest.raises(TndError, match="positive and finite"):
@@ -151,7 +152,30 @@ def test_reinforce_cancels_a_reward_scale():
 
 
 def test_help_texts_say_what_target_and_exponent_do_in_each_form():
-    for form in ("mnas", "soft", "hard", "sum"):
+    for form in ("mnas", "soft", "hard", "sum", "absolute"):
         assert form in REWARD_FORM_HELP
     assert "rescales" in TARGET_HELP and "mnas" in EXPONENT_HELP and "-0.07/-1" in EXPONENT_HELP
     assert math.isclose(DEFAULT_EXPONENT_BELOW, -0.07)
+
+
+def test_absolute_reward_is_two_sided_and_pulls_to_the_target():
+    # TuNAS (Bender et al. CVPR 2020): R = acc + w * |c / T - 1|
+    t, w = {"lat": 2.0}, {"lat": -0.5}
+    assert absolute_reward(0.9, {"lat": 2.0}, t, w) == pytest.approx(0.9)
+    assert absolute_reward(0.9, {"lat": 3.0}, t, w) == pytest.approx(0.9 - 0.25)
+    assert absolute_reward(0.9, {"lat": 1.0}, t, w) == pytest.approx(0.9 - 0.25)   # below the target costs too
+    s = spec(form="absolute", targets={"latency": "2ms"})
+    assert s.form == "absolute" and s.exponents == ((DEFAULT_EXPONENT["absolute"],),)
+    assert s.reward(0.9, {"latency": 1.0}, 0) == pytest.approx(0.9 - 0.25)
+    # each target pulls the choice to itself: among equally accurate networks the one nearest the target wins
+    nets = {"fast": (0.90, 0.5), "mid": (0.90, 1.0), "slow": (0.90, 2.0)}
+    for target, best in (("0.5ms", "fast"), ("1ms", "mid"), ("2ms", "slow")):
+        sp = spec(form="absolute", targets={"latency": target})
+        r = {n: sp.reward(a, {"latency": c}, 0) for n, (a, c) in nets.items()}
+        assert max(r, key=r.get) == best
+    # so members differing only in target are distinct searches, never flagged
+    prefs = series("absolute", [("small", {"latency": "0.5ms"}, {"latency": -0.5}),
+                                ("large", {"latency": "2ms"}, {"latency": -0.5})])
+    assert equivalent_members(prefs) == []
+    same = series("absolute", [("a", {"latency": "1ms"}, {}), ("b", {"latency": "1ms"}, {})])
+    assert equivalent_members(same)[0][2] == "identical rewards"

@@ -263,3 +263,19 @@ def test_cli_tabular_random_strategy(table, tmp_path):
     assert NB201Arch.from_dict(result["genotypes"][0]["genotype"]) == max(CELLS, key=accuracy)
     assert result["config"]["strategy"] == "random"
     assert len(list(csv.DictReader((out / "queried.csv").open()))) == 50
+
+
+def test_cli_absolute_form_series_over_targets_alone_is_ordered_by_target(table, tmp_path):
+    """TuNAS's absolute form (--reward-form absolute): members that differ only in their latency target
+    derive cells whose latencies follow the targets (the table spans 2.8-11.7 ms)."""
+    from tnd.cli.main import main
+
+    out = tmp_path / "targets"
+    argv = ["search", "--space", "nb201", "--tabular", str(table), "--accuracy", "val_acc", "--cost",
+            "latency=lat_ms", "--reward-form", "absolute", "--budget", "40", "--out", str(out),
+            "--preferences", "fast:latency=3ms;mid:latency=7ms;slow:latency=11ms"]
+    assert main(argv) == 0
+    result = load_result(out / "result.json")
+    assert [r["form"] for r in result["reward"]] == ["absolute"] * 3
+    derived = [e["objectives"]["latency_ms"] for e in result["genotypes"]]
+    assert derived == sorted(derived) and derived[0] < 5 < derived[1] < 9 < derived[2], derived

@@ -8,7 +8,7 @@ from typing import Any
 from tnd.cli.renamed_flag import read_renamed
 from tnd.cli.set_option import add_set_option, parse_set
 from tnd.errors import TndError
-from tnd.search.reward import EXPONENT_HELP, REWARD_FORM_HELP, TARGET_HELP, parse_exponent
+from tnd.search.reward import EXPONENT_HELP, FORMS, REWARD_FORM_HELP, TARGET_HELP, parse_exponent
 
 
 def parse_assignments(text: str, flag: str) -> dict[str, str]:
@@ -207,7 +207,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reward", help="objectives, accuracy first: acc,params | acc,latency,energy | ...")
     p.add_argument("--target", help=TARGET_HELP)
     p.add_argument("--exponent", help=EXPONENT_HELP)
-    p.add_argument("--reward-form", choices=("auto", "mnas", "soft", "hard", "sum"), help=REWARD_FORM_HELP)
+    p.add_argument("--reward-form", choices=("auto", *FORMS), help=REWARD_FORM_HELP)
     p.add_argument("--accuracy-scale", choices=("fraction", "percent"),
                    help="the scale accuracy enters the reward on: a fraction in [0, 1] (default) or percent "
                         "(the TND-NAS authors' code)")

@@ -82,7 +82,7 @@ class RewardConfig:
     objectives: list[str] = field(default_factory=lambda: ["acc"])
     # auto = mnas (two-sided, the target is where the penalty steepens, so it moves the result); soft is
     # TND-NAS's product, in which the target only rescales the reward. See tnd.search.reward.
-    form: Literal["auto", "mnas", "soft", "hard", "sum"] = "auto"
+    form: Literal["auto", "mnas", "soft", "hard", "sum", "absolute"] = "auto"
     targets: dict[str, float | str | list[float | str]] = field(default_factory=dict)  # "1.5M", "2ms"
     exponents: dict[str, Exponent] = field(default_factory=dict)
     energy: Literal["dynamic", "total"] = "dynamic"   # which energy figure the reward reads

@@ -10,6 +10,11 @@ Forms (acc the accuracy on the spec's scale, c_k a cost, T_k its target, w_k its
         moving baseline scales with R): members of a series that differ only in targets run the same search.
   hard  R = acc * prod_k (c_k / T_k) ** (w_k if c_k > T_k else 0)   (only exceeding the target costs)
   sum   R = acc + sum_k w_k * (c_k / T_k)       (weighted sum: only w_k / T_k matters)
+  absolute  R = acc + sum_k w_k * |c_k / T_k - 1|   (TuNAS's absolute reward, Bender et al., "Can weight
+        sharing outperform random architecture search? An investigation with TuNAS", CVPR 2020): two-sided,
+        a network is penalised for missing its target in either direction, so the target is where the search
+        is pulled. The form for a series over targets: mnas only pushes down onto a target that binds, and a
+        target above where the accurate networks lie moves nothing when accuracy does not grow with cost.
 
 Costs must be positive and finite: a zero or negative cost would make a product reward unbounded, so it
 is an error (naming the cost), never floored. ``equivalent_members`` finds series members whose rewards
@@ -29,12 +34,14 @@ from tnd.errors import TndError
 if TYPE_CHECKING:  # annotations only: the config module imports this one
     from tnd.search.config import RewardConfig
 
-FORMS = ("mnas", "soft", "hard", "sum")
+FORMS = ("mnas", "soft", "hard", "sum", "absolute")
 AUTO_FORM = "mnas"   # what form "auto" (or no form) resolves to: the one in which targets matter
 # The exponent a cost gets when the config names none. For mnas it is the one above the target (beta: MnasNet's
 # hard-constraint value); below the target MnasNet's soft value -0.07 ("doubling latency buys ~5% relative
 # accuracy"), or the exponent above if that is milder.
-DEFAULT_EXPONENT = {"mnas": -1.0, "soft": -0.3, "hard": -1.0, "sum": -0.1}
+# absolute: -0.5 makes missing a target by 10% cost 0.05 of accuracy (fraction scale), more than the spread
+# of accuracies on small tasks, so the target decides.
+DEFAULT_EXPONENT = {"mnas": -1.0, "soft": -0.3, "hard": -1.0, "sum": -0.1, "absolute": -0.5}
 DEFAULT_EXPONENT_BELOW = -0.07
 ACCURACY_SCALES = {"fraction": 1.0, "percent": 100.0}   # accuracy in [0, 1] (tnd) or in % (the authors' code)
 
@@ -44,16 +51,19 @@ REWARD_FORM_HELP = (
     "(MnasNet); the target is where the penalty steepens from a (default -0.07) to b (default -1), so it moves "
     "the result. soft: R = acc*(c/T)^w; the target only rescales R, which the policy gradient cancels, so only w "
     "matters. hard: R = acc up to T, acc*(c/T)^w above it; T is a threshold, w its steepness. sum: "
-    "R = acc + w*c/T; only w/T matters (a linear price per unit of cost)."
+    "R = acc + w*c/T; only w/T matters (a linear price per unit of cost). absolute: R = acc + w*|c/T - 1| "
+    "(TuNAS, default w -0.5); missing the target either way costs, so each target pulls the search to it: "
+    "the form for a series over targets alone."
 )
 TARGET_HELP = (
     "targets per cost, e.g. params=1.5M,latency=2ms,energy=5mJ. With the mnas and hard forms a target is where "
     "the penalty starts or steepens; with soft it only rescales the reward (no effect on the search); with sum "
-    "it divides the exponent. See --reward-form."
+    "it divides the exponent; with absolute it is where the search is pulled. See --reward-form."
 )
 EXPONENT_HELP = (
     "exponent per cost, negative penalises, e.g. params=-0.3. mnas: the exponent above the target, or "
-    "BELOW/ABOVE as in latency=-0.07/-1; soft: the only one; hard: above the target; sum: the weight."
+    "BELOW/ABOVE as in latency=-0.07/-1; soft: the only one; hard: above the target; sum and absolute: the "
+    "weight."
 )
 
 
@@ -103,7 +113,15 @@ def sum_reward(acc: float, costs: Mapping[str, float], targets: Mapping[str, flo
     return acc + sum(exponents[k] * c / targets[k] for k, c in costs.items())
 
 
-REWARD_FORMS = {"soft": soft_reward, "hard": hard_reward, "sum": sum_reward}  # one exponent per cost
+def absolute_reward(acc: float, costs: Mapping[str, float], targets: Mapping[str, float],
+                    exponents: Mapping[str, float]) -> float:
+    """TuNAS's two-sided penalty: the distance from the target, either way, scaled by the (negative) weight."""
+    check_costs(costs)
+    return acc + sum(exponents[k] * abs(c / targets[k] - 1.0) for k, c in costs.items())
+
+
+# one exponent per cost
+REWARD_FORMS = {"soft": soft_reward, "hard": hard_reward, "sum": sum_reward, "absolute": absolute_reward}
 
 
 # ---- parsing ----------------------------------------------------------------------------------
