@@ -1,4 +1,5 @@
-"""`tnd lut build|show|validate`: measure a device's table, summarise it, check it on whole networks."""
+"""`tnd lut build|show|validate|reference`: measure a device's table, summarise it, check it on whole networks,
+and measure the reference networks that describe a device to a conditioned search."""
 
 from __future__ import annotations
 
@@ -93,6 +94,26 @@ def run_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_reference(args: argparse.Namespace) -> int:
+    from tnd.lut import reference
+
+    if args.from_table:
+        if not args.column:
+            raise TndError("--from-table needs --column COLUMN (the table's latency column in ms, e.g. "
+                           "latency_ms_pixel3)")
+        m = reference.from_table(args.from_table, args.column, args.device)
+    else:
+        if args.column:
+            raise TndError("--column reads a tabular benchmark's column; give it with --from-table FILE")
+        m = reference.measure(args.device, args.runtime, args.threads, args.warmup, args.repeats,
+                              args.allow_mismatch, progress=print)
+    out = Path(args.out or f"lut/{m.device}.reference.json")
+    m.save(out)
+    print(f"{len(m.archs)} reference networks of {m.device} ({m.source}: {m.detail}): "
+          f"{min(m.latency_ms):.4g}-{max(m.latency_ms):.4g} ms -> {out}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     from profilers.runtime import RUNTIMES
 
@@ -123,3 +144,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--no-save", action="store_true", help="do not store the calibration in the table")
     v.add_argument("--no-progress", action="store_true", help="no progress bar")
     v.set_defaults(func=run_validate)
+    r = lsub.add_parser("reference", help="measure the reference networks that describe a device to a conditioned "
+                        "search", description="Measure the latency of the NB201 space's 10 fixed reference networks "
+                        "on this device (or read them from a tabular benchmark's column): all `tnd derive RUN "
+                        "--device-features FILE` needs to derive a conditioned run's front for a device it never saw.")
+    r.add_argument("--device", help="device preset name (measuring), or the name to record (--from-table; default "
+                   "the column)")
+    r.add_argument("--out", help="where to write (default lut/<device>.reference.json)")
+    r.add_argument("--from-table", metavar="FILE", help="read the latencies from a tabular benchmark instead")
+    r.add_argument("--column", help="with --from-table: the latency column (ms)")
+    r.add_argument("--runtime", default="onnxruntime", choices=RUNTIMES, help="what times the networks")
+    r.add_argument("--threads", type=int, help="CPU threads for the runtime (default: the preset's)")
+    r.add_argument("--warmup", type=int, default=20, help="untimed runs per network")
+    r.add_argument("--repeats", type=int, default=100, help="timed runs per network (the median is kept)")
+    r.add_argument("--allow-mismatch", action="store_true", help="measure even if the device does not match")
+    r.set_defaults(func=run_reference)

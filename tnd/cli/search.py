@@ -71,6 +71,7 @@ def run_tabular(args: argparse.Namespace) -> int:
     """``--tabular``: accuracy and costs read from a table (NAS-Bench-201 style) instead of a supernet and a LUT."""
     from tnd.schema import from_data
     from tnd.search.config import PreferenceConfig, RewardConfig
+    from tnd.search.conditioned_tabular import ConditionedSettings
     from tnd.search.tabular import run_tabular_search
 
     if args.space != "nb201":
@@ -82,7 +83,9 @@ def run_tabular(args: argparse.Namespace) -> int:
     if args.budget < 1:
         raise TndError(f"--budget must be at least 1, got {args.budget}")
     o = overrides_from(args)
-    reward: dict[str, Any] = {"objectives": o.get("reward.objectives", ["acc", *costs])}
+    # the conditioned strategy has no reward form: each sample is scored by its own preference weights
+    default_objectives = ["acc"] if args.strategy == "conditioned" else ["acc", *costs]
+    reward: dict[str, Any] = {"objectives": o.get("reward.objectives", default_objectives)}
     for key, value in o.items():
         if key.startswith("reward.") and key != "reward.objectives":
             node, (*parents, leaf) = reward, key.split(".")[1:]
@@ -92,10 +95,15 @@ def run_tabular(args: argparse.Namespace) -> int:
     # Read, not validated here: the tabular config validates the whole series (relative targets need the table).
     prefs = [from_data(PreferenceConfig, p, "--preference") for p in o.get("preferences", [])]
     out = args.out or f"runs/{args.name or 'tabular'}"
+    devices = parse_assignments(args.devices or "", "--devices")
+    if (devices or args.grid is not None) and args.strategy != "conditioned":
+        raise TndError(f"{'--devices' if devices else '--grid'} is for --strategy conditioned (one policy for the "
+                       "whole front); add it")
+    settings = ConditionedSettings(**({"grid": args.grid} if args.grid is not None else {}))
     run_tabular_search(args.tabular, args.accuracy, costs, out, reward=from_data(RewardConfig, reward, "reward"),
                        preferences=prefs,
                        budget=args.budget, seed=args.seed or 0, probe=args.probe, name=args.name or "tabular",
-                       strategy=args.strategy or "tnd")
+                       strategy=args.strategy or "tnd", devices=devices, conditioned=settings)
     return 0
 
 
@@ -180,10 +188,18 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="run only this member of the Pareto series (its preference name or 0-based index) into "
                         "--out, e.g. --member $SLURM_ARRAY_TASK_ID; with --seeds, this member of each seed's "
                         "series; join the members' runs with `tnd result merge`")
-    p.add_argument("--strategy", choices=("tnd", "random"),
+    p.add_argument("--strategy", choices=("tnd", "random", "conditioned"),
                    help="tnd: policy gradient on alpha; random: the equal-budget baseline (uniformly sampled "
                         "supernet, as many uniform samples scored as the policy scores, the best by the reward kept; with --tabular: "
-                        "--budget uniformly random distinct cells read, each member the best of them by its reward)")
+                        "--budget uniformly random distinct cells read, each member the best of them by its reward); "
+                        "conditioned (with --tabular): one policy conditioned on the preference (and device) for the "
+                        "whole front in one run; derive any member afterwards with `tnd derive RUN`")
+    p.add_argument("--devices", metavar="NAME=COLUMN,...",
+                   help="with --strategy conditioned: train one policy across these devices' latency columns (at "
+                        "least two); a new device is then derived zero-shot from its reference networks")
+    p.add_argument("--grid", type=int, metavar="K",
+                   help="with --strategy conditioned: members derived at the end (K evenly spread preferences, "
+                        "default 5)")
     p.add_argument("--space", choices=("darts", "nb201"),
                    help="search space (config key 'space', default darts): the DARTS cells or the NAS-Bench-201 cell, "
                         "each as a supernet trained on the data; nb201 with --tabular reads a table instead")

@@ -48,6 +48,9 @@ from tnd.errors import TndError
 from tnd.result_file import RESULT_NAME
 from tnd.run_folder import open_run_folder
 from tnd.schema import to_data
+from tnd.search.conditioned import ACCURACY, preference_name
+from tnd.search.conditioned_tabular import (FEATURE_COST, ConditionedSettings, conditioned_series, device_cost_key,
+                                            is_device_cost)
 from tnd.search.config import PreferenceConfig, RewardConfig
 from tnd.search.normalised_hv import pareto_front
 from tnd.search.plots import plot_front
@@ -99,8 +102,13 @@ class TabularSearchConfig:
     probe: int = 0                 # uniformly random cells read first (in the budget), e.g. for relative targets
     chain: bool = True             # each preference starts from the previous one's alpha
     # tnd: the policy-gradient series; random: the baseline at equal budget, ``budget`` distinct cells read
-    # uniformly at random (without replacement), each member the best cell read under its own reward.
-    strategy: Literal["tnd", "random"] = "tnd"
+    # uniformly at random (without replacement), each member the best cell read under its own reward;
+    # conditioned: one policy f(preference, device) for the whole front (tnd.search.conditioned_tabular).
+    strategy: Literal["tnd", "random", "conditioned"] = "tnd"
+    # conditioned only: training device -> its latency column, to train one policy across devices (the first
+    # is the one result.json's front is on; `tnd derive --device` gives the others')
+    devices: dict[str, str] = field(default_factory=dict)
+    conditioned: ConditionedSettings = field(default_factory=ConditionedSettings)
     stages: list[TabularStage] = field(default_factory=lambda: [
         TabularStage(ops=5, share=0.5), TabularStage(ops=3, share=0.3), TabularStage(ops=2, share=0.2)])
     policy: TabularPolicy = field(default_factory=TabularPolicy)
@@ -150,8 +158,13 @@ def _relative_target(cost: str, value: Any, seen: Sequence[float] | None) -> Any
 
 
 def validate(cfg: TabularSearchConfig) -> None:
-    if cfg.strategy not in ("tnd", "random"):
-        raise TndError(f"tabular search: unknown strategy {cfg.strategy!r}; choose tnd or random")
+    if cfg.strategy not in ("tnd", "random", "conditioned"):
+        raise TndError(f"tabular search: unknown strategy {cfg.strategy!r}; choose tnd, random or conditioned")
+    if cfg.strategy == "conditioned":
+        _validate_conditioned(cfg)
+    elif cfg.devices:
+        raise TndError("tabular search: --devices trains one policy across devices, which only --strategy "
+                       "conditioned does; add it, or name one latency column with --cost")
     for name in cfg.costs:
         get_objective(name)  # a one-line error for an unknown objective
     n_prefs = len(cfg.members())
@@ -186,6 +199,44 @@ def validate(cfg: TabularSearchConfig) -> None:
                        f"add --cost {missing[0]}=COLUMN")
 
 
+def _validate_conditioned(cfg: TabularSearchConfig) -> None:
+    if cfg.preferences:
+        raise TndError("tabular search: --strategy conditioned learns every preference in one run; leave "
+                       "--preferences out and derive members with --grid K or `tnd derive RUN --preference ...`")
+    r = cfg.reward
+    if r.targets or r.exponents or r.form not in ("auto",):
+        raise TndError("tabular search: --strategy conditioned scores each sample by its own preference weights "
+                       "(augmented Tchebycheff over normalised objectives); leave --target, --exponent and "
+                       "--reward-form out")
+    if cfg.probe:
+        raise TndError("tabular search: --probe is for a series' relative targets; --strategy conditioned reads "
+                       "its reference networks first instead")
+    if cfg.devices:
+        first = next(iter(cfg.devices.values()))
+        if cfg.costs.get(FEATURE_COST, first) != first:
+            raise TndError(f"tabular search: --cost {FEATURE_COST}={cfg.costs[FEATURE_COST]} and --devices (whose "
+                           f"first column is {first}) disagree; leave {FEATURE_COST} out of --cost with --devices")
+        if len(cfg.devices) < 2:
+            raise TndError("tabular search: --devices needs at least two NAME=COLUMN pairs (one device: --cost "
+                           f"{FEATURE_COST}=COLUMN)")
+    elif not cfg.costs:
+        raise TndError("tabular search: --strategy conditioned needs at least one cost (e.g. --cost "
+                       "latency=COLUMN) to trade accuracy against")
+    s = cfg.conditioned
+    if s.samples_per_preference < 2 or min(s.preferences_per_step, s.grid, s.shrink_grid, s.refine_grid) < 1 \
+            or not s.lr > 0 or s.hidden < 0 or s.refine_steps < 0:
+        raise TndError("tabular search: conditioned.samples_per_preference must be >= 2; preferences_per_step, "
+                       "grid, shrink_grid and refine_grid >= 1; lr > 0; hidden and refine_steps >= 0")
+
+
+def cost_names(cfg: TabularSearchConfig) -> dict[str, str]:
+    """Objective -> table column, the training devices' latencies included (``latency@NAME``)."""
+    if not cfg.devices:
+        return dict(cfg.costs)
+    first = next(iter(cfg.devices.values()))
+    return {**cfg.costs, FEATURE_COST: first, **{device_cost_key(d): c for d, c in cfg.devices.items()}}
+
+
 # ---- the space a table covers -------------------------------------------------------------------
 
 def table_space(bench: TabularBenchmark) -> list[list[str]]:
@@ -210,21 +261,39 @@ class TabularOutcome:
     queried_by: list[str]                # the preference (or "probe") that first read each of them
     prefs: list[Preference]              # the series' rewards as resolved (relative targets as numbers)
     log: list[dict[str, Any]]
+    conditioned: dict[str, Any] | None = None   # strategy conditioned: what `tnd derive` rebuilds f from
 
 
 def table_ranges(bench: TabularBenchmark) -> dict[str, CostRange]:
     """Each cost normalised over the whole table's min and max (the space's, as NAS-Bench papers do)."""
     return {c: CostRange(float(v.min()), float(v.max()), f"min and max over the {len(bench)} rows of {bench.path.name}")
-            for c, v in bench.costs.items()}
+            for c, v in bench.costs.items() if not is_device_cost(c)}
 
 
 def entry_of(bench: TabularBenchmark, arch: NB201Arch, preference: Preference) -> dict[str, Any]:
     """A result.json genotype entry (accuracy as a fraction, costs in canonical units); reading is a query."""
     row = bench.query(arch)
-    fields = {k: get_objective(k).field for k in row.costs}
+    fields = {k: get_objective(k).field for k in row.costs if not is_device_cost(k)}
     return {"genotype": arch.to_dict(), "preference": preference.to_dict(),
-            "objectives": {"accuracy": row.accuracy / 100.0, **{fields[k]: v for k, v in row.costs.items()}},
+            "objectives": {"accuracy": row.accuracy / 100.0, **{fields[k]: row.costs[k] for k in fields}},
             "sources": {"accuracy": SOURCE, **{fields[k]: SOURCE for k in row.costs}}}
+
+
+def conditioned_entry(bench: TabularBenchmark, arch: NB201Arch, objectives: Sequence[str], weights: Sequence[float],
+                      device: str | None, devices: Mapping[str, str] | None) -> dict[str, Any]:
+    """A result.json entry of a conditioned member: its preference is its weight vector (and device); its
+    latency is the device's own column."""
+    row = bench.query(arch)
+    costs = {c: row.costs[devices[device] if devices and c == FEATURE_COST else c]
+             for c in row.costs if not is_device_cost(c)}
+    fields = {c: get_objective(c).field for c in costs}
+    pref: dict[str, Any] = {"name": preference_name(objectives, weights), "weights": dict(zip(objectives, weights)),
+                            "scalarisation": "augmented Tchebycheff over normalised objectives"}
+    if device is not None:
+        pref["device"] = device
+    return {"genotype": arch.to_dict(), "preference": pref,
+            "objectives": {"accuracy": row.accuracy / 100.0, **{fields[c]: v for c, v in costs.items()}},
+            "sources": {"accuracy": SOURCE, **{fields[c]: SOURCE for c in costs}}}
 
 
 def new_policy(space: list[list[str]], generator: torch.Generator) -> Policy:
@@ -239,7 +308,7 @@ def tabular_search(bench: TabularBenchmark, cfg: TabularSearchConfig) -> Tabular
     """Run the series on ``bench`` (no query read yet) and return what it derived and everything it read."""
     if bench.queries:
         raise ValueError("tabular_search needs a benchmark with no query read yet (reset_queries())")
-    missing = sorted(set(cfg.costs) - set(bench.costs))
+    missing = sorted(set(cost_names(cfg)) - set(bench.costs))
     if missing:
         raise TndError(f"tabular search: the table was loaded without the cost(s) {', '.join(missing)}")
     threads = torch.get_num_threads()
@@ -269,7 +338,25 @@ class _Series:
         return row
 
     def run(self) -> TabularOutcome:
-        return self._random() if self.cfg.strategy == "random" else self._tnd()
+        return {"random": self._random, "conditioned": self._conditioned, "tnd": self._tnd}[self.cfg.strategy]()
+
+    def _conditioned(self) -> TabularOutcome:
+        """One conditioned policy for the whole front; its members are a grid of preferences on the first
+        training device (every device's are in the record), each entry's reward its weight vector."""
+        cfg, bench = self.cfg, self.bench
+        costs = list(cfg.costs) if not cfg.devices else list(dict.fromkeys([*cfg.costs, FEATURE_COST]))
+        devices = {d: device_cost_key(d) for d in cfg.devices} or None
+        out = conditioned_series(bench, self.space, costs, devices, cfg.budget, cfg.seed, cfg.stages, cfg.conditioned,
+                                 cfg.policy.patience, cfg.policy.max_steps, self.read,
+                                 device_name=cfg.costs.get(FEATURE_COST, "table"))
+        self.log += out.log
+        first = next(iter(cfg.devices), None)
+        entries = [conditioned_entry(bench, arch, out.objectives, w, d if cfg.devices else None, devices)
+                   for d, w, arch in out.members if first is None or d == first]
+        record = out.record()
+        record["members"] = [conditioned_entry(bench, arch, out.objectives, w, d if cfg.devices else None, devices)
+                             for d, w, arch in out.members]
+        return TabularOutcome(entries, bench.queried, self.queried_by, [], self.log, record)
 
     def _random(self) -> TabularOutcome:
         """Random search at equal budget: the space shuffled once per seed and read in that order (so a smaller
@@ -367,6 +454,7 @@ def run_tabular_search(path: str | Path, accuracy_column: str, cost_columns: Map
                        budget: int = 300, seed: int = 0, probe: int = 0, chain: bool = True, strategy: str = "tnd",
                        name: str = "tabular", policy: TabularPolicy | None = None,
                        stages: Sequence[TabularStage] | None = None, plot: bool = True,
+                       devices: Mapping[str, str] | None = None, conditioned: ConditionedSettings | None = None,
                        echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Search a table and write ``out``: result.json (the shape of a supernet search's), queried.csv (every
     architecture read, with the front of all of them marked), log.jsonl, config.yaml and pareto.png.
@@ -380,8 +468,9 @@ def run_tabular_search(path: str | Path, accuracy_column: str, cost_columns: Map
         reward: the reward (objectives, form, targets, exponents); default: accuracy only.
         preferences: a Pareto series (one member per preference); targets may be relative (``r30``).
         budget: distinct architectures read in all (default 300); probe: random cells read first.
-        strategy: ``tnd`` (the policy-gradient series) or ``random`` (``budget`` uniformly random distinct
-            cells, each member the best of them under its reward: the baseline at equal queries).
+        strategy: ``tnd`` (the policy-gradient series), ``random`` (``budget`` uniformly random distinct
+            cells, each member the best of them under its reward: the baseline at equal queries) or
+            ``conditioned`` (one policy for every preference; ``devices`` trains it across devices).
 
     Returns:
         The contents of result.json.
@@ -392,8 +481,9 @@ def run_tabular_search(path: str | Path, accuracy_column: str, cost_columns: Map
     cfg = TabularSearchConfig(
         name=name, table=str(path), accuracy=accuracy_column, costs=dict(cost_columns), budget=budget, seed=seed,
         probe=probe, chain=chain, strategy=strategy, reward=reward or RewardConfig(), preferences=list(preferences),
-        policy=policy or TabularPolicy(), **optional)
-    bench = TabularBenchmark.load(path, accuracy_column, cfg.costs, NB201Arch.parse)
+        policy=policy or TabularPolicy(), devices=dict(devices or {}), conditioned=conditioned or ConditionedSettings(),
+        **optional)
+    bench = TabularBenchmark.load(path, accuracy_column, cost_names(cfg), NB201Arch.parse)
     t0 = time.perf_counter()
     outcome = tabular_search(bench, cfg)
     seconds = time.perf_counter() - t0
@@ -401,7 +491,11 @@ def run_tabular_search(path: str | Path, accuracy_column: str, cost_columns: Map
     atomic.write_text(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     atomic.write_text(out / "log.jsonl", "".join(json.dumps(r) + "\n" for r in outcome.log))
     front = write_queried(out / QUERIED_NAME, bench, outcome)
-    result = write_result(out, cfg, outcome.prefs, outcome.entries, seconds, table_ranges(bench))
+    result = write_result(out, cfg, outcome.prefs, outcome.entries, seconds, table_ranges(bench),
+                          write=outcome.conditioned is None)
+    if outcome.conditioned is not None:
+        result["conditioned"] = outcome.conditioned
+        atomic.write_json(out / RESULT_NAME, result)
     plot_path = plot_front(result, out / "pareto.png") if plot else None
     echo(summary(result, bench.queries, budget, len(front)))
     echo(f"results: {out / RESULT_NAME}, every architecture read: {out / QUERIED_NAME}"
@@ -412,7 +506,7 @@ def run_tabular_search(path: str | Path, accuracy_column: str, cost_columns: Map
 def write_queried(path: Path, bench: TabularBenchmark, outcome: TabularOutcome) -> list[int]:
     """queried.csv: every architecture read, in reading order, with who read it first and whether it is on
     the Pareto front of everything read (error and every cost of the table, minimised). Returns that front."""
-    costs = list(bench.costs)
+    costs = [c for c in bench.costs if not is_device_cost(c)]
     rows = [bench.index(a) for a in outcome.queried]
     points = np.column_stack([100.0 - bench.accuracy[rows]] + [bench.costs[c][rows] for c in costs])
     front = set(pareto_front(points).tolist())

@@ -1,0 +1,234 @@
+"""The whole front from one search (issue 14): a preference- and device-conditioned policy, ``tnd derive``
+for any member and any device, and the reference networks that describe a new device."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import shutil
+
+import pytest
+import torch
+
+from tnd.cli.main import main
+from tnd.errors import TndError
+from tnd.lut.reference import ReferenceMeasurements
+from tnd.result_file import load_result
+from tnd.search.conditioned import (ConditionedPolicy, draw_weights, fit_to_best_read, parse_preference,
+                                    reinforce_conditioned, rloo_advantages, simplex_grid, tchebycheff)
+from tnd.search.conditioned_tabular import z_of
+from tnd.search.policy import Policy, reinforce_loss
+from tnd.space.nb201 import NB201_OPS, NB201Arch
+from tnd.space.nb201.reference import REFERENCE_ARCHS
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+
+# ---- pure maths -------------------------------------------------------------------------------
+
+
+def test_tchebycheff_reaches_a_non_convex_front_point_a_weighted_sum_cannot():
+    a, b, mid = (0.0, 1.0), (1.0, 0.0), (0.6, 0.6)       # mid is Pareto-optimal but in a concave dent
+    w = (0.5, 0.5)
+    assert max((a, b, mid), key=lambda f: tchebycheff(f, w)) == mid
+    assert max((a, b, mid), key=lambda f: -sum(x * y for x, y in zip(f, w))) != mid
+    # the augmentation breaks ties of the max towards the point better in the other weighted objective
+    assert tchebycheff((0.5, 0.2), (0.5, 0.5)) > tchebycheff((0.5, 0.4), (0.5, 0.5))
+    assert tchebycheff((0.5, 0.2), (1, 0)) == tchebycheff((0.5, 0.4), (1, 0))   # weight 0: ignored
+
+
+def test_leave_one_out_advantages_weights_and_grids():
+    r = torch.tensor([1.0, 2.0, 3.0, 10.0, 10.0, 13.0])
+    adv = rloo_advantages(r, 3)
+    assert torch.allclose(adv, torch.tensor([-1.5, 0.0, 1.5, -1.5, -1.5, 3.0]))
+    w = draw_weights(4, 2, torch.Generator().manual_seed(0))
+    assert torch.allclose(w.sum(-1), torch.ones(4)) and bool((w >= 0).all())
+    assert sorted(int(x * 4) for x in w[:, 1]) == [0, 1, 2, 3]         # stratified: one per quarter
+    w3 = draw_weights(50, 3, torch.Generator().manual_seed(0))
+    assert torch.allclose(w3.sum(-1), torch.ones(50)) and bool((w3 > 0).all())
+    assert simplex_grid(2, 3) == [(1.0, 0.0), (0.5, 0.5), (0.0, 1.0)]
+    assert len(simplex_grid(3, 3)) == 6 and all(abs(sum(g) - 1) < 1e-12 for g in simplex_grid(3, 4))
+
+
+def test_parse_preference_and_its_errors():
+    assert parse_preference("latency=0.7", ["acc", "latency"]) == pytest.approx((0.3, 0.7))
+    with pytest.raises(TndError, match="did not learn; it learned acc, latency"):
+        parse_preference("energy=0.5", ["acc", "latency"])
+    for bad in ("latency", "latency=x", "latency=-1", "latency=1.5", ""):
+        with pytest.raises(TndError):
+            parse_preference(bad, ["acc", "latency"])
+
+
+# ---- the policy -------------------------------------------------------------------------------
+
+def test_with_a_fixed_preference_the_bias_gets_the_plain_policys_gradient():
+    """f(z) = bias + head(h(z)) with the head zero-initialised: for one fixed z its bias receives exactly the
+    gradient the plain Policy's alpha receives from the same samples and advantages."""
+    gen = torch.Generator().manual_seed(3)
+    cond = ConditionedPolicy(NB201_OPS, 6, 2, hidden=8, generator=gen)
+    plain = Policy({"cell": list(NB201_OPS)}, n_edges=6, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        plain.alpha["cell"].zero_()
+    z = z_of((0.3, 0.7), None)
+    choices = [cond.sample(z, gen) for _ in range(6)]
+    rewards = torch.tensor([0.1, 0.5, -0.2, 0.3, 0.9, 0.0], dtype=torch.float64)
+    adv = rloo_advantages(rewards, 3)
+    opt = torch.optim.SGD(cond.parameters(), lr=0.0)
+    reinforce_conditioned(cond, opt, [z] * 6, choices, rewards, 3, grad_clip=1e9)
+    loss = -(adv.float() * torch.stack([plain.log_prob({"cell": c}) for c in choices])).mean()
+    loss.backward()
+    assert torch.allclose(cond.bias.grad, plain.alpha["cell"].grad, atol=1e-7)
+    # the same loss as the plain policy's reinforce_loss, whose baseline is a number (here 0 on advantages)
+    assert torch.isclose(loss, reinforce_loss(torch.stack([plain.log_prob({"cell": c}) for c in choices]),
+                                              adv.float(), 0.0))
+
+
+def test_shrink_keeps_every_preferences_top_ops_and_the_record_round_trips():
+    pol = ConditionedPolicy(NB201_OPS, 6, 2, hidden=4, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():  # z=(+,-) prefers op 1, z=(-,+) prefers op 3, on every edge
+        pol.head.weight.zero_()
+        w = pol.head.weight.view(6, 5, 4)
+        w[:, 1, :] = 5.0 * torch.sign(pol.inner.weight[:, 0] - pol.inner.weight[:, 1])
+        w[:, 3, :] = -w[:, 1, :]
+    za, zb = torch.tensor([0.5, -0.5]), torch.tensor([-0.5, 0.5])
+    dropped = pol.shrink([za, zb], keep=1)
+    assert dropped == 6 * 3 and pol.alive.sum(-1).tolist() == [2] * 6
+    assert bool(pol.alive[:, 1].all()) and bool(pol.alive[:, 3].all())
+    again = ConditionedPolicy.from_dict(json.loads(json.dumps(pol.to_dict())))
+    for z in (za, zb, torch.zeros(2)):
+        assert torch.equal(again.alpha(z), pol.alpha(z)) and again.derive(z) == pol.derive(z)
+    with pytest.raises(TndError, match="damaged"):
+        ConditionedPolicy.from_dict({"ops": NB201_OPS})
+
+
+def test_the_fit_makes_each_preference_derive_its_best_read_cell():
+    pol = ConditionedPolicy(NB201_OPS, 6, 2, hidden=16, generator=torch.Generator().manual_seed(0))
+    cells = torch.tensor([[0] * 6, [1] * 6, [2, 3, 4, 1, 2, 3], [4] * 6])
+    zs = [z_of(w, None) for w in simplex_grid(2, 5)]
+    rewards = torch.tensor([[float(i == (k * 4) // 5) for i in range(4)] for k in range(5)])  # best cell per z
+    opt = torch.optim.Adam(pol.parameters(), lr=0.05)
+    assert fit_to_best_read(pol, opt, zs, cells, rewards, steps=3000, grad_clip=5.0) == 1.0
+    for z, best in zip(zs, rewards.argmax(1)):
+        assert pol.derive(z) == [NB201_OPS[i] for i in cells[best]]
+
+
+# ---- end to end on a synthetic table of the whole NB201 space ------------------------------------
+
+LAT = {"none": 0.0, "skip_connect": 0.05, "nor_conv_1x1": 0.6, "nor_conv_3x3": 1.5, "avg_pool_3x3": 0.3}
+GAIN = {"none": 0.0, "skip_connect": 3.0, "nor_conv_1x1": 5.0, "nor_conv_3x3": 8.0, "avg_pool_3x3": 2.0}
+
+
+def _row(ops):
+    acc = 30.0 + 0.8 * sum(GAIN[o] * (1 + e / 6) for e, o in enumerate(ops))   # 30-84 %
+    lat_a = 1.0 + sum(LAT[o] for o in ops)
+    lat_b = 2.0 + sum(LAT[o] * (2.0 if o == "avg_pool_3x3" else 1.0) for o in ops)   # pools dear on b
+    lat_c = 0.5 + sum(LAT[o] * (1.5 if o == "avg_pool_3x3" else 0.8) for o in ops)   # a device between them
+    return [str(NB201Arch(ops)), f"{acc:.4f}", f"{lat_a:.4f}", f"{lat_b:.4f}", f"{lat_c:.4f}"]
+
+
+@pytest.fixture(scope="module")
+def space_table(tmp_path_factory):
+    path = tmp_path_factory.mktemp("nb201") / "space.csv"
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["arch", "acc", "lat_a", "lat_b", "lat_c"])
+        w.writerows(_row(ops) for ops in itertools.product(NB201_OPS, repeat=6))
+    return path
+
+
+def _search(table, out, *extra):
+    argv = ["search", "--space", "nb201", "--tabular", str(table), "--accuracy", "acc", "--strategy", "conditioned",
+            "--budget", "120", "--out", str(out), *extra]
+    assert main(argv) == 0
+    return load_result(out / "result.json")
+
+
+def test_one_conditioned_run_spans_the_front_and_derive_is_deterministic_and_needs_no_data(space_table, tmp_path,
+                                                                                             capsys):
+    run = tmp_path / "run"
+    result = _search(space_table, run, "--cost", "latency=lat_a")
+    members = result["genotypes"]
+    assert [m["preference"]["weights"]["latency"] for m in members] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    lat = [m["objectives"]["latency_ms"] for m in members]
+    acc = [m["objectives"]["accuracy"] for m in members]
+    assert lat == sorted(lat, reverse=True) and lat[0] > 2 * lat[-1] and acc[0] > acc[-1]
+    assert result["conditioned"]["policy"]["ops"] == list(NB201_OPS) and len(set(lat)) >= 3
+    # derive: the run's own grid again, then any preference; twice the same, with or without the table
+    a = tmp_path / "d1"
+    assert main(["derive", str(run), "--grid", "5", "--out", str(a)]) == 0
+    again = load_result(a / "result.json")
+    assert [g["genotype"] for g in again["genotypes"]] == [g["genotype"] for g in members]
+    assert (a / "pareto.png").is_file() and again["derived_from"]["zero_shot"] is False
+    assert main(["derive", str(run), "--preference", "latency=0.9", "--preference", "latency=0.1", "--out",
+                 str(tmp_path / "d2")]) == 0
+    two = load_result(tmp_path / "d2" / "result.json")["genotypes"]
+    assert two[0]["objectives"]["latency_ms"] <= two[1]["objectives"]["latency_ms"]
+    moved = tmp_path / "elsewhere.csv"
+    shutil.move(space_table, moved)                          # no data: the table is gone
+    try:
+        assert main(["derive", str(run), "--preference", "latency=0.9", "--preference", "latency=0.1", "--out",
+                     str(tmp_path / "d3")]) == 0
+        blind = json.loads((tmp_path / "d3" / "derived.json").read_text())
+        assert [g["genotype"] for g in blind["genotypes"]] == [g["genotype"] for g in two]
+        assert blind["latency"] == "not measured"
+    finally:
+        shutil.move(moved, space_table)
+    capsys.readouterr()
+    for argv, message in (
+            (["derive", str(run), "--preference", "energy=0.5"], "did not learn; it learned acc, latency"),
+            (["derive", str(run), "--grid", "3", "--preference", "latency=0.5"], "not both"),
+            (["derive", str(tmp_path / "nowhere")], "not found"),
+            (["derive", str(run), "--device-features", str(tmp_path / "x.json")], "trained on one device")):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_several_devices_in_one_run_and_a_new_device_zero_shot(space_table, tmp_path):
+    run = tmp_path / "multi"
+    result = _search(space_table, run, "--devices", "a=lat_a,b=lat_b")
+    rec = result["conditioned"]
+    assert rec["uses_device_features"] and list(rec["devices"]) == ["a", "b"]
+    assert {m["preference"]["device"] for m in rec["members"]} == {"a", "b"}
+    assert rec["policy"]["n_inputs"] == 2 + len(REFERENCE_ARCHS)
+    ref = tmp_path / "c.json"
+    assert main(["lut", "reference", "--from-table", str(space_table), "--column", "lat_c", "--device", "c",
+                 "--out", str(ref)]) == 0
+    m = ReferenceMeasurements.load(ref)
+    assert m.source == "table" and m.archs == [str(a) for a in REFERENCE_ARCHS] and len(m.latency_ms) == 10
+    out = tmp_path / "zero"
+    assert main(["derive", str(run), "--device-features", str(ref), "--latency-column", "lat_c", "--grid", "3",
+                 "--out", str(out)]) == 0
+    z = load_result(out / "result.json")
+    assert z["derived_from"]["zero_shot"] and z["derived_from"]["device"] == "c"
+    lat = [g["objectives"]["latency_ms"] for g in z["genotypes"]]
+    assert lat[0] > lat[-1]                                   # accuracy first, the fastest last
+    assert main(["derive", str(run), "--device", "b", "--grid", "3", "--out", str(tmp_path / "b")]) == 0
+    assert main(["derive", str(run), "--device", "nope", "--out", str(tmp_path / "n")]) == 2
+
+
+def test_conditioned_config_errors(space_table, tmp_path, capsys):
+    base = ["search", "--space", "nb201", "--tabular", str(space_table), "--accuracy", "acc", "--cost",
+            "latency=lat_a", "--out"]
+    for extra, message in ((["--strategy", "conditioned", "--preferences", "x:latency=1ms"], "learns every preference"),
+                           (["--strategy", "conditioned", "--target", "latency=1ms"], "leave --target"),
+                           (["--devices", "a=lat_a,b=lat_b"], "is for --strategy conditioned"),
+                           (["--strategy", "conditioned", "--devices", "a=lat_a"], "at least two"),
+                           (["--strategy", "conditioned", "--budget", "12"], "raise --budget")):
+        assert main([*base, str(tmp_path / f"r{len(message)}"), *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1, err
+
+
+def test_reference_measurements_are_checked(tmp_path):
+    good = [str(a) for a in REFERENCE_ARCHS]
+    with pytest.raises(TndError, match="other networks"):
+        ReferenceMeasurements("x", good[::-1], [1.0] * 10, "table", "")
+    with pytest.raises(TndError, match="positive, finite"):
+        ReferenceMeasurements("x", good, [1.0] * 9 + [0.0], "table", "")
+    p = tmp_path / "r.json"
+    p.write_text("{}")
+    with pytest.raises(TndError, match="not a reference-measurements file"):
+        ReferenceMeasurements.load(p)
+    with pytest.raises(TndError, match="not found"):
+        ReferenceMeasurements.load(tmp_path / "none.json")

@@ -1,0 +1,238 @@
+"""A preference- and device-conditioned policy: alpha = f(z), one network in place of one alpha table.
+
+z = (preference weights over the objectives, device features). MODNAS (Sukthanker et al.) conditions a
+hypernetwork on the same two inputs but trains it through differentiable proxies of the hardware costs;
+here f is trained by REINFORCE, so a cost only has to be *read* (a measured latency, a table's energy):
+each alpha step draws preference vectors over the simplex (and a device, when several are trained on),
+samples architectures from softmax(f(z)), and rewards each under its own preference. After the search
+any member is derived in microseconds: argmax of f(z) for the z asked for, no data and no training.
+
+The maths are pure functions (the scalarisation, the advantages, the simplex grid, the device features);
+``ConditionedPolicy`` holds f and the alive masks. With f's head zero-initialised, f(z) = bias for every
+z at the start, and for one fixed z the bias receives exactly the plain ``Policy``'s REINFORCE gradient.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any, Mapping, Sequence
+
+import torch
+
+from tnd.errors import TndError
+from tnd.search.policy import log_prob, masked_log_softmax, sample_ops, shrink_alive
+
+ACCURACY = "acc"
+TCHEBYCHEFF_RHO = 0.05   # the augmentation term: breaks ties of the max between the weighted objectives
+
+
+# ---- pure maths -------------------------------------------------------------------------------
+
+def tchebycheff(f: Sequence[float], weights: Sequence[float], rho: float = TCHEBYCHEFF_RHO) -> float:
+    """Augmented weighted Tchebycheff reward of normalised objectives ``f`` (lower is better, 0 = ideal):
+    -(max_k w_k f_k + rho * sum_k w_k f_k). Unlike a weighted sum, every Pareto-optimal point (also on a
+    non-convex part of the front) is the maximiser for some weight vector; the augmentation prefers, of two
+    cells with the same max, the one better in the other weighted objectives (an objective of weight 0
+    is ignored, as the preference asks)."""
+    terms = [w * v for w, v in zip(weights, f)]
+    return -(max(terms) + rho * sum(terms))
+
+
+def normalise(value: float, lo: float, hi: float) -> float:
+    """``value`` on [lo, hi] -> [0, 1] (outside the range it extrapolates; a flat range maps to 0)."""
+    return 0.0 if hi <= lo else (value - lo) / (hi - lo)
+
+
+def rloo_advantages(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
+    """Leave-one-out baseline within each group of samples drawn for one z: R_i - mean of the others.
+    Rewards under different preferences are on different scales, so each is compared with its own z's."""
+    r = rewards.view(-1, group_size)
+    others = (r.sum(-1, keepdim=True) - r) / (group_size - 1)
+    return (r - others).reshape(-1)
+
+
+def draw_weights(n: int, m: int, generator: torch.Generator) -> torch.Tensor:
+    """``n`` preference vectors uniformly over the (m-1)-simplex. For two objectives they are stratified
+    (one in each n-th of [0, 1]), so every step contrasts preferences from the whole front; for more,
+    Dirichlet(1) draws (normalised exponentials)."""
+    if m == 2:
+        u = (torch.arange(n, dtype=torch.float64) + torch.rand(n, generator=generator, dtype=torch.float64)) / n
+        return torch.stack([1 - u, u], -1).float()
+    e = -torch.log(torch.rand(n, m, generator=generator, dtype=torch.float64).clamp_min(1e-12))
+    return (e / e.sum(-1, keepdim=True)).float()
+
+
+def simplex_grid(m: int, k: int) -> list[tuple[float, ...]]:
+    """Evenly spread preference vectors: for 2 objectives ``k`` points from (1, 0) to (0, 1); for more, the
+    simplex lattice with k-1 divisions (every vector of multiples of 1/(k-1) summing to 1)."""
+    if m < 1 or k < 1:
+        raise TndError("a preference grid needs at least one objective and one point")
+    if m == 1 or k == 1:
+        return [tuple([1.0 / m] * m)]
+    d = k - 1
+    out = [tuple(c / d for c in combo) for combo in itertools.product(range(d + 1), repeat=m) if sum(combo) == d]
+    return sorted(out, reverse=True)
+
+
+def device_features(reference_costs: Sequence[float]) -> torch.Tensor:
+    """A device as the shape of its reference networks' latencies: log c - mean(log c). Scale-free (a phone
+    and a GPU differ by orders of magnitude; what transfers is which networks are relatively slow)."""
+    c = torch.tensor([float(v) for v in reference_costs], dtype=torch.float64)
+    if c.numel() == 0 or not bool(torch.isfinite(c).all()) or not bool((c > 0).all()):
+        raise TndError("device features: every reference network needs a positive, finite measured cost")
+    logc = c.log()
+    return (logc - logc.mean()).float()
+
+
+def preference_name(objectives: Sequence[str], weights: Sequence[float]) -> str:
+    """``acc=0.75,latency=0.25``: a weight vector as ``--preference`` reads it."""
+    return ",".join(f"{o}={w:.4g}" for o, w in zip(objectives, weights))
+
+
+def parse_preference(text: str, objectives: Sequence[str]) -> tuple[float, ...]:
+    """``latency=0.7`` (the rest, 0.3, goes to accuracy) or ``acc=0.2,latency=0.5,energy=0.3`` -> weights in
+    the order of ``objectives``; a name the run did not learn is an error naming the ones it did."""
+    given: dict[str, float] = {}
+    for part in [p for p in str(text).split(",") if p.strip()]:
+        name, eq, value = part.partition("=")
+        name = name.strip()
+        if not eq:
+            raise TndError(f"preference {part!r}: write NAME=WEIGHT, e.g. latency=0.7")
+        if name not in objectives:
+            raise TndError(f"preference over {name!r}, which this run did not learn; it learned "
+                           f"{', '.join(objectives)} (e.g. --preference {objectives[-1]}=0.7)")
+        try:
+            w = float(value)
+        except ValueError:
+            raise TndError(f"preference {part!r}: {value!r} is not a number") from None
+        if not (math.isfinite(w) and w >= 0):
+            raise TndError(f"preference {part!r}: a weight must be a number >= 0")
+        given[name] = w
+    if not given:
+        raise TndError(f"empty preference; give weights such as {objectives[-1]}=0.7")
+    rest = [o for o in objectives if o not in given]
+    total = sum(given.values())
+    if total > 1 + 1e-9 or (not rest and total <= 0):
+        raise TndError(f"preference {text!r}: the weights must sum to at most 1 (the rest goes to "
+                       f"{', '.join(rest) or 'nothing'}) and not all be 0")
+    share = (1.0 - total) / len(rest) if rest else 0.0
+    weights = [given.get(o, share) for o in objectives]
+    s = sum(weights)
+    return tuple(w / s for w in weights)
+
+
+# ---- the policy -------------------------------------------------------------------------------
+
+class ConditionedPolicy(torch.nn.Module):
+    """alpha(z) = bias + head(tanh(inner(z))) (``hidden`` > 0) or bias + head(z) (``hidden`` = 0), one row
+    of logits per edge over ``ops``; ``alive`` masks the ops progressive shrinking removed."""
+
+    def __init__(self, ops: Sequence[str], n_edges: int, n_inputs: int, hidden: int = 32,
+                 generator: torch.Generator | None = None):
+        super().__init__()
+        self.ops, self.n_edges, self.n_inputs, self.hidden = list(ops), n_edges, n_inputs, hidden
+        n_out = n_edges * len(self.ops)
+        self.bias = torch.nn.Parameter(torch.zeros(n_edges, len(self.ops)))
+        self.inner = torch.nn.Linear(n_inputs, hidden) if hidden else None
+        self.head = torch.nn.Linear(hidden or n_inputs, n_out)
+        with torch.no_grad():
+            if self.inner is not None:
+                self.inner.weight.copy_(torch.randn(self.inner.weight.shape, generator=generator)
+                                        / math.sqrt(max(n_inputs, 1)))
+                self.inner.bias.zero_()
+            self.head.weight.zero_()   # f(z) = bias at the start, whatever z
+            self.head.bias.zero_()
+        self.register_buffer("alive", torch.ones(n_edges, len(self.ops), dtype=torch.bool))
+
+    def alpha(self, z: torch.Tensor) -> torch.Tensor:
+        h = torch.tanh(self.inner(z)) if self.inner is not None else z
+        # (the caller centres z: the bias holds the average policy, the head how z moves it)
+        return self.bias + self.head(h).view(self.n_edges, len(self.ops))
+
+    def sample(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        return sample_ops(self.alpha(z).detach(), self.alive, generator)
+
+    def log_prob(self, z: torch.Tensor, choice: torch.Tensor) -> torch.Tensor:
+        return log_prob(self.alpha(z), self.alive, choice)
+
+    def probs(self, z: torch.Tensor) -> torch.Tensor:
+        return masked_log_softmax(self.alpha(z).detach(), self.alive).exp()
+
+    def derive(self, z: torch.Tensor) -> list[str]:
+        """The most probable alive op of each edge for ``z`` (deterministic: no sampling)."""
+        return [self.ops[int(i)] for i in self.probs(z).argmax(-1)]
+
+    def shrink(self, zs: Sequence[torch.Tensor], keep: int) -> int:
+        """Keep, on each edge, the union over ``zs`` of each z's top-``keep`` alive ops, so no region of the
+        front loses the ops it needs. Returns how many ops were dropped."""
+        with torch.no_grad():
+            union = torch.zeros_like(self.alive)
+            for z in zs:
+                union |= shrink_alive(self.alpha(z), self.alive, keep)
+        dropped = int(self.alive.sum() - union.sum())
+        self.alive.copy_(union)
+        return dropped
+
+    # ---- a JSON record (no pickles): what ``tnd derive`` rebuilds the policy from ----------------
+    def to_dict(self) -> dict[str, Any]:
+        return {"ops": self.ops, "n_edges": self.n_edges, "n_inputs": self.n_inputs, "hidden": self.hidden,
+                "state": {k: v.tolist() for k, v in self.state_dict().items()}}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "ConditionedPolicy":
+        try:
+            policy = cls(d["ops"], int(d["n_edges"]), int(d["n_inputs"]), int(d["hidden"]))
+            state = {k: torch.tensor(v, dtype=torch.bool if k == "alive" else torch.float32)
+                     for k, v in d["state"].items()}
+            policy.load_state_dict(state)
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            raise TndError(f"conditioned policy record is damaged or from another version ({e}); "
+                           "re-run the search") from None
+        return policy
+
+
+def fit_to_best_read(policy: ConditionedPolicy, optimiser: torch.optim.Optimizer, zs: Sequence[torch.Tensor],
+                     cells: torch.Tensor, rewards: torch.Tensor, steps: int, grad_clip: float) -> float:
+    """After the search, with no new reads: fit f so that, for each z, its most probable cell is the best
+    cell read under z's reward. ``cells`` (n x edges op indices) are the cells read, ``rewards`` (len(zs), n)
+    their rewards under each z; at most ``steps`` Adam steps, fewer once every z derives its best cell.
+    The loss is the cross-entropy of each z's best cell (maximum likelihood on
+    the elite, the cross-entropy method's step). Ascending the expected reward over the read cells instead
+    stalls: its gradient is proportional to a cell's probability, and the best cell for a z is often one
+    the policy gives ~1e-6. Every read cell is a candidate, also one with an op a later stage dropped
+    (it was read, so it is known): that op becomes alive again on its edge. Returns the fraction of zs whose derived cell is their best read cell."""
+    if not len(zs) or cells.shape[0] == 0:
+        return float("nan")
+    targets = cells[rewards.argmax(1)]                                         # len(zs) x edges
+    with torch.no_grad():   # an op shrinking dropped is alive again where a best read cell needs it
+        policy.alive.scatter_(1, targets.T, True)
+
+    def hit_rate() -> float:
+        with torch.no_grad():
+            return sum(bool((policy.probs(z).argmax(-1) == t).all()) for z, t in zip(zs, targets)) / len(zs)
+
+    for step in range(steps):
+        if step % 50 == 0 and hit_rate() == 1.0:
+            break
+        loss = -torch.stack([policy.log_prob(z, t) for z, t in zip(zs, targets)]).mean()
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(policy.parameters(), grad_clip)
+        optimiser.step()
+    return hit_rate()
+
+
+def reinforce_conditioned(policy: ConditionedPolicy, optimiser: torch.optim.Optimizer,
+                          zs: Sequence[torch.Tensor], choices: Sequence[torch.Tensor], rewards: torch.Tensor,
+                          group_size: int, grad_clip: float) -> float:
+    """One REINFORCE step on f: descend -mean(A_i log pi(a_i | z_i)), A the leave-one-out advantages of
+    consecutive groups of ``group_size`` samples (one group per z). Returns the loss."""
+    adv = rloo_advantages(rewards, group_size).float()
+    log_probs = torch.stack([policy.log_prob(z, c) for z, c in zip(zs, choices)])
+    loss = -(adv * log_probs).mean()
+    optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(policy.parameters(), grad_clip)
+    optimiser.step()
+    return float(loss.detach())

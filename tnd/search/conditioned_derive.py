@@ -1,0 +1,132 @@
+"""``tnd derive RUN``: members of a finished conditioned run, for any preference and any device, in seconds.
+
+The genotypes come from the run's record alone (f's weights, each training device's reference costs):
+no supernet, no data, no training, the same cells every time. What they score is then *looked up* in
+the run's table where it has the figures (accuracy, and the latency of a training device or of a new
+one whose column is named); for a device the table does not hold, the genotypes are written with their
+latency "not measured" (export and ``tnd bench`` them).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from tnd import atomic
+from tnd.data.tabular import TabularBenchmark
+from tnd.errors import TndError
+from tnd.lut.reference import ReferenceMeasurements, reference_costs
+from tnd.result_file import RESULT_FORMAT, RESULT_NAME, load_result
+from tnd.search.conditioned import parse_preference, simplex_grid
+from tnd.search.conditioned_tabular import FEATURE_COST, derive_members
+from tnd.search.cost_range import CostRange
+from tnd.search.plots import plot_front
+from tnd.search.run import front_of
+from tnd.search.tabular import summary
+from tnd.space.nb201 import NB201Arch
+
+DERIVED_NAME = "derived.json"   # genotypes whose costs on the asked device are not known
+
+
+def conditioned_record(run: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The run's result and its conditioned record; a run of another strategy is refused."""
+    result = load_result(Path(run) / RESULT_NAME)
+    record = result.get("conditioned")
+    if not isinstance(record, dict):
+        raise TndError(f"{run} is not a conditioned search (its members are in its result.json already); "
+                       "`tnd derive` needs a run of `tnd search --tabular ... --strategy conditioned`")
+    return result, record
+
+
+def weights_of(record: dict[str, Any], preferences: Sequence[str], grid: int | None) -> list[tuple[float, ...]]:
+    objectives = record["objectives"]
+    if preferences and grid is not None:
+        raise TndError("give --preference (one member each) or --grid K (K evenly spread members), not both")
+    if preferences:
+        return [parse_preference(p, objectives) for p in preferences]
+    if grid is not None and grid < 1:
+        raise TndError(f"--grid must be at least 1, got {grid}")
+    return simplex_grid(len(objectives), grid or 5)
+
+
+def derive_run(run: str | Path, out: str | Path, preferences: Sequence[str] = (), grid: int | None = None,
+               device: str | None = None, features: str | Path | None = None, latency_column: str | None = None,
+               plot: bool = True, echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Derive members from ``run`` into ``out`` (result.json, pareto.png; or derived.json when the asked
+    device's latency is not in the table). ``device``: a training device; ``features``: a new device's
+    reference measurements (``tnd lut reference``), ``latency_column`` its column in the run's table if
+    it has one (to score the derived cells)."""
+    t0 = time.perf_counter()
+    result, record = conditioned_record(run)
+    weights = weights_of(record, preferences, grid)
+    trained = list(record["devices"])
+    multi = bool(record.get("uses_device_features"))
+    if features is not None and device is not None:
+        raise TndError("give --device (a device the run trained on) or --device-features FILE (a new one), not both")
+    if not multi and (features is not None or (device is not None and device not in trained)):
+        raise TndError("this run trained on one device, so its policy has no device input; train on several with "
+                       "--devices A=COL,B=COL to derive for new devices")
+    if latency_column is not None and features is None:
+        raise TndError("--latency-column scores a new device's cells; it goes with --device-features")
+    measured = None
+    if features is not None:
+        measured = ReferenceMeasurements.load(features)
+        name = measured.device
+        cells = derive_members(record, weights, reference_costs=reference_costs(measured, record["reference_archs"]))
+    else:
+        name = device or trained[0]
+        cells = derive_members(record, weights, device=name if multi else None)
+    cfg = result["config"]
+    costs = dict(cfg["costs"])
+    if multi:   # the asked device's latency column (None: the table has none for it)
+        costs[FEATURE_COST] = latency_column if features is not None else cfg["devices"][name]
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    seconds = time.perf_counter() - t0
+    entries_base = [{"genotype": cell.to_dict(), "preference": _preference(record["objectives"], w, name)}
+                    for cell, w in zip(cells, weights)]
+    if costs.get(FEATURE_COST, "") is None or not Path(cfg["table"]).is_file():
+        why = (f"the run's table {cfg['table']} is not here" if not Path(cfg["table"]).is_file() else
+               f"the table has no latency column named for {name} (add --latency-column COLUMN if it has one)")
+        derived = {"format": "tnd-derived/1", "run": str(run), "device": name, "genotypes": entries_base,
+                   "latency": "not measured", "note": f"{why}; export and `tnd bench` the cells to measure them"}
+        atomic.write_json(out / DERIVED_NAME, derived)
+        echo("\n".join([f"{len(cells)} member(s) derived for {name} in {seconds * 1e3:.0f} ms (no data, no training); "
+                        f"latency not measured: {why}",
+                        *(f"  {e['preference']['name']}: {e['genotype']['arch']}" for e in entries_base),
+                        f"genotypes: {out / DERIVED_NAME}"]))
+        return derived
+    bench = TabularBenchmark.load(cfg["table"], cfg["accuracy"], costs, NB201Arch.parse)
+    entries = [{**e, **_scored(bench, cell)} for e, cell in zip(entries_base, cells)]
+    ranges = {c: CostRange(float(v.min()), float(v.max()), f"min and max over the {len(bench)} rows of "
+                           f"{bench.path.name}") for c, v in bench.costs.items()}
+    derived = {"format": RESULT_FORMAT, "config": cfg, "reward": [], "genotypes": entries,
+               **front_of(entries, list(ranges), ranges), "search_seconds": seconds, "cost_model_seconds": None,
+               "scoring_seconds": None, "warnings": [],
+               "derived_from": {"run": str(run), "device": name, "zero_shot": features is not None,
+                                "features": str(features) if features is not None else None,
+                                "latency_column": costs.get(FEATURE_COST)}}
+    atomic.write_json(out / RESULT_NAME, derived)
+    plot_path = plot_front(derived, out / "pareto.png") if plot else None
+    table = summary(derived, 0, 0, 0).splitlines()[:-1]   # the search's summary table, without its reads line
+    echo("\n".join([*table, f"{len(cells)} member(s) derived for {name} in {seconds * 1e3:.0f} ms from the run's "
+                    f"policy (no data, no training); accuracy and costs looked up in {bench.path.name}"]))
+    echo(f"results: {out / RESULT_NAME}" + (f", plot: {plot_path}" if plot_path else ""))
+    return derived
+
+
+def _preference(objectives: Sequence[str], weights: Sequence[float], device: str) -> dict[str, Any]:
+    from tnd.search.conditioned import preference_name
+
+    return {"name": preference_name(objectives, weights), "weights": dict(zip(objectives, weights)),
+            "device": device, "scalarisation": "augmented Tchebycheff over normalised objectives"}
+
+
+def _scored(bench: TabularBenchmark, cell: NB201Arch) -> dict[str, Any]:
+    from tnd.costs.objectives import get_objective
+
+    row = bench.query(cell)
+    fields = {c: get_objective(c).field for c in row.costs}
+    return {"objectives": {"accuracy": row.accuracy / 100.0, **{fields[c]: v for c, v in row.costs.items()}},
+            "sources": {"accuracy": "tabular", **{fields[c]: "tabular" for c in row.costs}}}

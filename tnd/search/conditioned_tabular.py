@@ -1,0 +1,233 @@
+"""The conditioned search on a tabular benchmark: one policy f(preference, device) for the whole front.
+
+Per alpha step: ``preferences_per_step`` weight vectors w drawn uniformly over the simplex of the
+objectives (accuracy first, then the costs) and, for each, a device drawn among the training ones; z =
+(w, that device's features); ``samples_per_preference`` cells drawn from softmax(f(z)); each rewarded
+by the augmented Tchebycheff scalarisation of its normalised objectives under its own w; REINFORCE with
+a leave-one-out baseline within each z's group. Progressive shrinking keeps, per edge, the union over a
+grid of preferences (and every training device) of each one's top-k ops. At the end a grid of members
+is derived per training device (argmax of f(z)), and f itself is returned, so any other member, or a
+device never trained on, is derived later from its reference networks' costs alone (``tnd derive``).
+
+Normalisation, per device: error and each cost are mapped to [0, 1] over the min and max of the
+reference networks' values on that device (``tnd.space.nb201.reference``), which is all a new device
+provides, so training and zero-shot derivation scale costs the same way.
+
+Budget: distinct cells read (the reference networks included; one read gives a cell's row on every
+training device, as a tabular benchmark does), with one read per derived member kept back.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import torch
+
+from tnd.errors import TndError
+from tnd.search.conditioned import (ACCURACY, ConditionedPolicy, device_features, draw_weights, normalise,
+                                    fit_to_best_read, reinforce_conditioned, simplex_grid, tchebycheff)
+from tnd.search.progressive import seed_of
+from tnd.space.nb201 import N_EDGES, NB201_OPS, NB201Arch
+from tnd.space.nb201.reference import REFERENCE_ARCHS
+
+FEATURE_COST = "latency"   # the device-dependent cost whose reference values describe a device
+DEVICE_SEP = "@"           # a table's cost key of one training device's latency: latency@NAME
+
+
+def device_cost_key(device: str) -> str:
+    return f"{FEATURE_COST}{DEVICE_SEP}{device}"
+
+
+def is_device_cost(key: str) -> bool:
+    return DEVICE_SEP in key
+
+
+@dataclass
+class ConditionedSettings:
+    """The conditioned policy's settings; the defaults were chosen on val_cifar10 x latency_ms_1080ti_1."""
+
+    hidden: int = 32                   # f's hidden width (0: f is linear in z)
+    preferences_per_step: int = 4      # weight vectors (and devices) drawn per alpha step
+    samples_per_preference: int = 3    # cells drawn per weight vector (the leave-one-out group)
+    lr: float = 0.02                   # Adam on f (0.05 and 0.01 found less of the front)
+    grad_clip: float = 5.0
+    shrink_grid: int = 11              # preferences whose top-k ops are kept at each shrink
+    grid: int = 5                      # members derived per training device at the end
+    refine_steps: int = 3000           # at most: the fit of f to the best cell read per preference, after the budget
+    refine_grid: int = 21              # preferences (per training device) the refinement averages over
+
+
+@dataclass
+class DeviceScale:
+    """How one device's objectives are normalised and described: from its reference networks' rows."""
+
+    reference_costs: list[float]                   # the feature cost of each reference network
+    ranges: dict[str, tuple[float, float]]         # objective -> (lo, hi): accuracy in %, costs canonical
+
+    def features(self) -> torch.Tensor:
+        return device_features(self.reference_costs)
+
+    def normalised(self, accuracy: float, costs: Mapping[str, float]) -> list[float]:
+        """[error, cost...] on [0, 1] (0: the best reference value)."""
+        lo, hi = self.ranges[ACCURACY]
+        return [normalise(hi - accuracy, 0.0, hi - lo)] + [normalise(costs[c], *self.ranges[c]) for c in costs]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"reference_costs": self.reference_costs, "ranges": {k: list(v) for k, v in self.ranges.items()}}
+
+    @classmethod
+    def of(cls, accuracies: Sequence[float], costs: Mapping[str, Sequence[float]]) -> "DeviceScale":
+        ranges = {ACCURACY: (min(accuracies), max(accuracies))}
+        ranges.update({c: (min(v), max(v)) for c, v in costs.items()})
+        return cls([float(v) for v in costs.get(FEATURE_COST, [])], ranges)
+
+
+@dataclass
+class ConditionedOutcome:
+    objectives: list[str]                          # acc, then the costs: the order of a weight vector
+    members: list[tuple[str, tuple[float, ...], NB201Arch]]   # (device, weights, derived cell)
+    policy: ConditionedPolicy
+    scales: dict[str, DeviceScale]                 # training device -> its normalisation and features
+    log: list[dict[str, Any]] = field(default_factory=list)
+
+    def record(self) -> dict[str, Any]:
+        """What result.json keeps to derive again: f, the objectives, each device's scale."""
+        return {"objectives": self.objectives, "reference_archs": [str(a) for a in REFERENCE_ARCHS],
+                "feature_cost": FEATURE_COST, "policy": self.policy.to_dict(),
+                "devices": {d: s.to_dict() for d, s in self.scales.items()},
+                "uses_device_features": len(self.scales) > 1}
+
+
+def z_of(weights: Sequence[float], scale: DeviceScale | None) -> torch.Tensor:
+    """f's input: the weights centred on the uniform preference (so f's bias holds the average policy and
+    its head how a preference moves it), then (when devices are trained on) the device's features."""
+    w = torch.tensor(list(weights), dtype=torch.float32)
+    w = w - 1.0 / len(w)
+    return w if scale is None else torch.cat([w, scale.features()])
+
+
+def conditioned_series(bench: Any, space: list[list[str]], costs: Sequence[str], devices: Mapping[str, str] | None,
+                       budget: int, seed: int, stages: Sequence[Any], settings: ConditionedSettings,
+                       patience: int, max_steps: int, read: Callable[[NB201Arch, str], Any],
+                       device_name: str = "table") -> ConditionedOutcome:
+    """Train one conditioned policy on ``bench`` within ``budget`` distinct reads and derive its grid.
+
+    ``costs``: the cost objectives in reward order; ``devices``: training device -> the table's cost key of
+    its latency (None: one device, the table's own ``costs``, called ``device_name``); ``read(arch, by)`` reads a
+    row (counted)."""
+    s = settings
+    if devices and FEATURE_COST not in costs:
+        raise TndError(f"a conditioned search over several devices needs '{FEATURE_COST}' among the costs (its "
+                       "reference values describe each device)")
+    if s.samples_per_preference < 2 or s.preferences_per_step < 1 or s.grid < 1 or s.shrink_grid < 1:
+        raise TndError("conditioned: samples_per_preference must be >= 2, preferences_per_step, grid and "
+                       "shrink_grid >= 1")
+    names = list(devices) if devices else [device_name]
+    key = (lambda c, d: devices[d] if c == FEATURE_COST else c) if devices else (lambda c, d: c)
+    objectives = [ACCURACY, *costs]
+    reserve = len(simplex_grid(len(objectives), s.grid)) * len(names)   # one read per derived member
+    refs = [a for a in REFERENCE_ARCHS if a in bench]
+    if len(refs) < 2 or len(refs) + reserve + s.samples_per_preference > budget:
+        raise TndError(f"conditioned: a budget of {budget} cannot cover the {len(refs)} reference networks, "
+                       f"{reserve} derived members and one alpha step; raise --budget")
+    ref_rows = [read(a, "reference") for a in refs]
+    scales = {d: DeviceScale.of([r.accuracy for r in ref_rows],
+                                {c: [r.costs[key(c, d)] for r in ref_rows] for c in costs}) for d in names}
+    multi = len(names) > 1
+    n_inputs = len(objectives) + (len(refs) if multi else 0)
+    gen = torch.Generator().manual_seed(seed_of(seed, 0, 0, 0, 11))
+    policy = ConditionedPolicy(NB201_OPS, N_EDGES, n_inputs, s.hidden, generator=gen)
+    with torch.no_grad():
+        policy.alive.copy_(torch.tensor([[op in edge for op in NB201_OPS] for edge in space]))
+    device_rng = random.Random(seed_of(seed, 0, 0, 0, 12))
+    shrink_zs = [z_of(w, scales[d] if multi else None) for w in simplex_grid(len(objectives), s.shrink_grid)
+                 for d in names]
+    log: list[dict[str, Any]] = []
+    train_end = budget - reserve
+    start, span = bench.queries, train_end - bench.queries
+    total, done = sum(st.share for st in stages), 0.0
+    for stage_index, stage in enumerate(stages):
+        done += stage.share
+        stage_end = start + (span if stage_index == len(stages) - 1 else int(span * done / total))
+        dropped = policy.shrink(shrink_zs, stage.ops)
+        optimiser = torch.optim.Adam(policy.parameters(), lr=s.lr)
+        log.append({"event": "stage", "stage": stage_index, "ops_per_edge": stage.ops, "dropped": dropped,
+                    "alive": int(policy.alive.sum()), "queries": bench.queries})
+        idle = 0
+        for step in range(max_steps):
+            groups = min(s.preferences_per_step, (stage_end - bench.queries) // s.samples_per_preference)
+            if groups < 1:
+                break
+            weights = draw_weights(groups, len(objectives), gen)
+            zs, choices, rewards, new = [], [], [], 0
+            for w in weights.tolist():
+                d = names[device_rng.randrange(len(names))]
+                z = z_of(w, scales[d] if multi else None)
+                for _ in range(s.samples_per_preference):
+                    choice = policy.sample(z, gen)
+                    arch = NB201Arch(tuple(NB201_OPS[int(i)] for i in choice))
+                    new += not bench.was_queried(arch)
+                    row = read(arch, "conditioned")
+                    f = scales[d].normalised(row.accuracy, {c: row.costs[key(c, d)] for c in costs})
+                    zs.append(z)
+                    choices.append(choice)
+                    rewards.append(tchebycheff(f, w))
+            r = torch.tensor(rewards, dtype=torch.float64)
+            loss = reinforce_conditioned(policy, optimiser, zs, choices, r, s.samples_per_preference, s.grad_clip)
+            log.append({"event": "alpha", "stage": stage_index, "step": step, "reward": float(r.mean()),
+                        "loss": loss, "new": new, "queries": bench.queries})
+            idle = 0 if new else idle + 1
+            if idle >= patience:
+                break
+    if s.refine_steps:
+        _refine(policy, bench, objectives, costs, names, key, scales, multi, s, log)
+    members = []
+    for d in names:
+        for w in simplex_grid(len(objectives), s.grid):
+            arch = NB201Arch(tuple(policy.derive(z_of(w, scales[d] if multi else None))))
+            read(arch, "derived")
+            members.append((d, w, arch))
+    return ConditionedOutcome(objectives, members, policy, scales, log)
+
+
+def _refine(policy: ConditionedPolicy, bench: Any, objectives: list[str], costs: Sequence[str], names: list[str],
+            key: Callable[[str, str], str], scales: Mapping[str, DeviceScale], multi: bool,
+            s: ConditionedSettings, log: list[dict[str, Any]]) -> None:
+    """After the budget: sharpen f on the cells already read (every alive one), for a grid of preferences on
+    every training device, so each derived member is the best cell read for its preference."""
+    read = bench.queried
+    rows = [bench.query(a) for a in read]      # re-reading is free
+    cells = torch.tensor([[NB201_OPS.index(op) for op in a.ops] for a in read], dtype=torch.long)
+    zs, rewards = [], []
+    for d in names:
+        for w in simplex_grid(len(objectives), s.refine_grid):
+            zs.append(z_of(w, scales[d] if multi else None))
+            rewards.append([tchebycheff(scales[d].normalised(r.accuracy, {c: r.costs[key(c, d)] for c in costs}), w)
+                            for r in rows])
+    optimiser = torch.optim.Adam(policy.parameters(), lr=s.lr)
+    hit = fit_to_best_read(policy, optimiser, zs, cells, torch.tensor(rewards), s.refine_steps, s.grad_clip)
+    log.append({"event": "refine", "cells": len(read), "preferences": len(zs), "steps": s.refine_steps,
+                "fit": hit, "queries": bench.queries})
+
+
+def derive_members(record: Mapping[str, Any], weights: Sequence[Sequence[float]],
+                   device: str | None = None, reference_costs: Sequence[float] | None = None) -> list[NB201Arch]:
+    """Cells derived from a finished run's record for each weight vector, on a training ``device`` or on a
+    new one described by its reference networks' ``reference_costs`` (in REFERENCE_ARCHS order)."""
+    policy = ConditionedPolicy.from_dict(record["policy"])
+    scale = None
+    if record.get("uses_device_features"):
+        if reference_costs is not None:
+            if len(reference_costs) != len(record["reference_archs"]):
+                raise TndError(f"device features: {len(reference_costs)} reference costs given, the run's policy "
+                               f"reads {len(record['reference_archs'])} (one per reference network)")
+            scale = DeviceScale([float(v) for v in reference_costs], {})
+        else:
+            trained = record["devices"]
+            if device not in trained:
+                raise TndError(f"the run was trained on devices {', '.join(trained)}; name one with --device, or "
+                               "give a new device's reference measurements with --device-features FILE")
+            scale = DeviceScale(list(trained[device]["reference_costs"]), {})
+    return [NB201Arch(tuple(policy.derive(z_of(w, scale)))) for w in weights]
