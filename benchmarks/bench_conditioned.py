@@ -45,6 +45,7 @@ TRAIN_DEVICES = ("latency_ms_1080ti_1", "latency_ms_1080ti_256", "latency_ms_gol
 HELD_OUT = ("latency_ms_1080ti_32", "latency_ms_titanx_1", "latency_ms_titanxp_1", "latency_ms_silver_4114",
             "latency_ms_pixel3")
 GOAL_HV, ZERO_SHOT_GOAL = 0.97, 0.95
+CONDITIONED_OVERRIDES: dict = {}   # experiments only: TabularSearchConfig fields to override
 
 
 def _ms(xs: Sequence[float]) -> str:
@@ -58,7 +59,7 @@ def conditioned_run(bench, seed: int, devices: dict[str, str] | None = None):
     bench.reset_queries()
     cost = {} if devices else {"latency": bench.columns["latency"]}
     cfg = TabularSearchConfig(name="conditioned", costs=cost, budget=BUDGET, seed=seed, strategy="conditioned",
-                              devices=devices or {})
+                              devices=devices or {}, **CONDITIONED_OVERRIDES)
     return tabular_search(bench, cfg)
 
 
@@ -148,13 +149,15 @@ def part_two(path: Path, seeds: Sequence[int]) -> list[str]:
     for c in HELD_OUT:
         task = tasks[c]
         b = nb.task_benchmark(task)
+        from tnd.search.config import RewardConfig
         from tnd.search.tabular import tabular_search
 
         hv = []
         for seed in seeds:
             b.reset_queries()
             hv.append(nb.hv_fraction(task, rows_of(task, tabular_search(
-                b, replace(nb.tnd_config(task, 10, seed), strategy="random", probe=0, preferences=[])).queried)))
+                b, replace(nb.tnd_config(task, 10, seed), strategy="random", probe=0, preferences=[],
+                reward=RewardConfig())).queried)))
         rnd10[c] = hv
     lines = ["", f"### Zero-shot on devices the run never saw (val_cifar10, seeds {', '.join(map(str, seeds))})", "",
              f"One conditioned run trained on {', '.join(TRAIN_DEVICES)} ({BUDGET} distinct cells; it read "

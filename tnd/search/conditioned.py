@@ -146,9 +146,15 @@ class ConditionedPolicy(torch.nn.Module):
         self.register_buffer("alive", torch.ones(n_edges, len(self.ops), dtype=torch.bool))
 
     def alpha(self, z: torch.Tensor) -> torch.Tensor:
+        """Logits (edges x ops) for one z, or (batch x edges x ops) for a batch of zs (batch x n_inputs)."""
         h = torch.tanh(self.inner(z)) if self.inner is not None else z
         # (the caller centres z: the bias holds the average policy, the head how z moves it)
-        return self.bias + self.head(h).view(self.n_edges, len(self.ops))
+        return self.bias + self.head(h).view(*z.shape[:-1], self.n_edges, len(self.ops))
+
+    def log_probs(self, zs: torch.Tensor, choices: torch.Tensor) -> torch.Tensor:
+        """log pi(choice_i | z_i) for a batch: zs (batch x n_inputs), choices (batch x edges)."""
+        logp = masked_log_softmax(self.alpha(zs), self.alive)
+        return logp.gather(-1, choices.unsqueeze(-1)).squeeze(-1).sum(-1)
 
     def sample(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         return sample_ops(self.alpha(z).detach(), self.alive, generator)
@@ -208,14 +214,17 @@ def fit_to_best_read(policy: ConditionedPolicy, optimiser: torch.optim.Optimizer
     with torch.no_grad():   # an op shrinking dropped is alive again where a best read cell needs it
         policy.alive.scatter_(1, targets.T, True)
 
+    batch = torch.stack(list(zs))
+
     def hit_rate() -> float:
         with torch.no_grad():
-            return sum(bool((policy.probs(z).argmax(-1) == t).all()) for z, t in zip(zs, targets)) / len(zs)
+            derived = masked_log_softmax(policy.alpha(batch), policy.alive).argmax(-1)
+            return float((derived == targets).all(-1).float().mean())
 
     for step in range(steps):
         if step % 50 == 0 and hit_rate() == 1.0:
             break
-        loss = -torch.stack([policy.log_prob(z, t) for z, t in zip(zs, targets)]).mean()
+        loss = -policy.log_probs(batch, targets).mean()
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(policy.parameters(), grad_clip)
@@ -229,8 +238,7 @@ def reinforce_conditioned(policy: ConditionedPolicy, optimiser: torch.optim.Opti
     """One REINFORCE step on f: descend -mean(A_i log pi(a_i | z_i)), A the leave-one-out advantages of
     consecutive groups of ``group_size`` samples (one group per z). Returns the loss."""
     adv = rloo_advantages(rewards, group_size).float()
-    log_probs = torch.stack([policy.log_prob(z, c) for z, c in zip(zs, choices)])
-    loss = -(adv * log_probs).mean()
+    loss = -(adv * policy.log_probs(torch.stack(list(zs)), torch.stack(list(choices)))).mean()
     optimiser.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(policy.parameters(), grad_clip)
