@@ -179,3 +179,14 @@ def test_absolute_reward_is_two_sided_and_pulls_to_the_target():
     assert equivalent_members(prefs) == []
     same = series("absolute", [("a", {"latency": "1ms"}, {}), ("b", {"latency": "1ms"}, {})])
     assert equivalent_members(same)[0][2] == "identical rewards"
+
+
+def test_a_mnas_series_over_targets_alone_is_pointed_to_the_absolute_form():
+    from tnd.search.reward import targets_only_hint
+
+    only_targets = series("mnas", [("a", {"latency": "0.1ms"}, {}), ("b", {"latency": "0.2ms"}, {})])
+    assert "--reward-form absolute" in targets_only_hint(only_targets)
+    assert targets_only_hint(series("absolute", [("a", {"latency": "0.1ms"}, {}),
+                                                 ("b", {"latency": "0.2ms"}, {})])) is None
+    assert targets_only_hint(series("mnas", [("a", {"latency": "0.1ms"}, {"latency": -1}),
+                                             ("b", {"latency": "0.2ms"}, {"latency": -2})])) is None

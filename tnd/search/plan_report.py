@@ -15,7 +15,7 @@ from tnd.costs.objectives import get_objective
 from tnd.data.datasets import search_split_sizes
 from tnd.search.config import SearchConfig, StageConfig
 from tnd.search.cost_range import CostsOf
-from tnd.search.reward import Preference, equivalence_message
+from tnd.search.reward import Preference, equivalence_message, targets_only_hint
 
 
 def ops_kept(stage: StageConfig, cell: str) -> int:
@@ -72,9 +72,9 @@ def describe_plan(cfg: SearchConfig, prefs: Sequence[Preference], costs: CostsOf
                   f"after warm-up; lr {p.lr:g}, weight decay {p.weight_decay:g}, baseline decay {p.baseline_decay:g}; "
                   f"alpha {'re-initialised' if p.reset_between_stages else 'kept'} between stages"]
     lines += ["", "rewards:"] + [f"  {pref.name}: {pref.spec.describe()}" for pref in prefs]
-    same = equivalence_message(prefs)
-    if same:
-        lines.append(f"  WARNING: {same}")
+    for note in (equivalence_message(prefs), targets_only_hint(prefs)):
+        if note:
+            lines.append(f"  WARNING: {note}")
     rewarded = {c for pref in prefs for c in pref.spec.costs}
     names = list(dict.fromkeys(["params", "flops", *(c for pref in prefs for c in pref.spec.costs)]))
     ranges = space.cost_ranges(cfg, costs, names, stated=False)

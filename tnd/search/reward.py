@@ -365,12 +365,30 @@ def _why(a: RewardSpec, b: RewardSpec, factors: list[float]) -> str:
         return "identical rewards"
     scale = "/".join(f"{k:.3g}" for k in dict.fromkeys(factors))
     hint = {"soft": "in the soft form a target only rescales the reward; give the members different exponents, "
-                    "or use the mnas form, in which the target is where the penalty steepens",
+                    "or use --reward-form absolute (each member is pulled to its own target)",
             "mnas": "their exponents below and above the target are equal, so the target only rescales the "
                     "reward; give different exponents below and above (e.g. -0.07/-1)"}.get(
         a.form, "give the members different targets or exponents")
     return (f"rewards differ only by a factor {scale}, which the policy-gradient update cancels (Adam and the "
             f"moving baseline): both run the same search; {hint}")
+
+
+def targets_only_hint(prefs: Sequence[Preference]) -> str | None:
+    """A hint, not an error: a mnas-form series whose members differ only in their targets. In the mnas form a
+    target only pushes *down* where it binds, so a target above where the accurate networks already lie
+    moves nothing; the absolute form pulls each member to its own target (benchmarks/RESULTS.md, bench_search
+    part 3: derived latencies ordered by target on 3/3 seeds in the absolute form, 2/3 and 1/3 in mnas)."""
+    specs = [p.spec for p in prefs]
+    if len(specs) < 2 or any(s.form != "mnas" for s in specs):
+        return None
+    first = specs[0]
+    same_rest = all(s.exponents == first.exponents and s.exponents_below == first.exponents_below
+                    and not _members_differ(first, s) for s in specs[1:])
+    if not same_rest or len({s.targets for s in specs}) < len(specs):
+        return None
+    return ("the members differ only in their targets: in the mnas form a target pulls a member only where it "
+            "binds (one above the accurate networks' cost moves nothing); --reward-form absolute (reward.form: "
+            "absolute) pulls each member to its own target")
 
 
 def equivalence_message(prefs: Sequence[Preference]) -> str | None:

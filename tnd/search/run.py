@@ -25,7 +25,7 @@ from tnd.search.plots import plot_front
 from tnd.search.progressive import ProgressiveSearch
 from tnd.search.rescore import rescore_by_training
 from tnd.search.plan_report import describe_plan
-from tnd.search.reward import Preference, equivalence_message
+from tnd.search.reward import Preference, equivalence_message, targets_only_hint
 from tnd.search.spaces import get_space
 
 
@@ -167,7 +167,7 @@ def run_search(cfg: SearchConfig, out: str | Path, resume: bool = False, progres
              "`tnd result merge`)")
     for p in prefs:
         echo(f"  preference {p.name}: {p.spec.describe()}")
-    warnings = [w for w in (equivalence_message(series),) if w]
+    warnings = [w for w in (equivalence_message(series), targets_only_hint(series)) if w]
     for w in warnings:
         echo(f"  WARNING: {w}")
     t0 = time.perf_counter()
