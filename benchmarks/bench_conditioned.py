@@ -165,7 +165,7 @@ def part_two(path: Path, seeds: Sequence[int]) -> list[str]:
         rnd10[c] = hv
     lines = ["", f"### Zero-shot on devices the run never saw (val_cifar10, seeds {', '.join(map(str, seeds))})", "",
              f"One conditioned run trained on {', '.join(TRAIN_DEVICES)} ({BUDGET} distinct cells; it read "
-             f"{_ms(reads).replace(' +- ', ' +- ')} of them, {statistics.fmean(seconds):.0f} s a run). Each held-out "
+             f"{statistics.fmean(reads):.0f} +- {statistics.stdev(reads) if len(reads) > 1 else 0:.0f} of them, {statistics.fmean(seconds):.0f} s a run). Each held-out "
              "device is described only by its 10 reference networks' latencies (`tnd lut reference --from-table`); "
              "no cell is read on it. HV fraction of that device's true front.", "",
              "| held-out column | 5 members | 21 members | random, 10 cells | 5 members >= "
@@ -178,7 +178,7 @@ def part_two(path: Path, seeds: Sequence[int]) -> list[str]:
     return lines
 
 
-def run(seeds: int = 5, quick: bool = False, data: Path = nb.DATA) -> str:
+def run(quick: bool = False, seeds: int = 5, data: Path = nb.DATA) -> str:
     if not data.is_file():
         return (f"## Conditioned search (issue 14)\n\nSkipped: {data} is absent. The NB201 ground truth is test data "
                 "kept beside the checkout (`../shared/data/nb201/`), never copied into this repository.\n")
@@ -205,7 +205,7 @@ def main() -> int:
     import torch
 
     torch.set_num_threads(1)
-    print(run(args.seeds, args.quick, args.data))
+    print(run(args.quick, args.seeds, args.data))
     return 0
 
 

@@ -11,7 +11,7 @@ Three parts, each a real `tnd search` run through ``run_search`` / ``run_seeds``
    form by default, ``--targets-form mnas`` for MnasNet's), per seed: are the derived latencies ordered by target, and does each derived latency lie within the
    final policy's sampled range?
 
-Run: python benchmarks/bench_search.py [--quick] [--seeds 0,1,2]
+Run: python benchmarks/bench_search.py [--quick] [--seeds 0,1,2] [--strategies-only | --targets-only]
 (``--quick``: one member, one seed, part 1 only.)
 """
 
@@ -158,6 +158,8 @@ def run(quick: bool = False, seeds: list[int] | None = None, parts: tuple[str, .
     seeds = seeds or [0, 1, 2]
     if parts == ("targets",):
         return "\n".join(targets_alone(seeds, targets_ms, targets_form)[0])
+    if parts == ("strategies",):
+        return "\n".join(strategies(seeds)[0])
     lines = ["## Demo search (digits, 3 stages, reward acc x latency from lut/cpu.json, 2 CPU cores)", ""]
     part, _ = timing(quick)
     lines += part
@@ -176,9 +178,10 @@ if __name__ == "__main__":
     ap.add_argument("--quick", action="store_true", help="one member, one seed, the timing part only")
     ap.add_argument("--seeds", default="0,1,2", help="seeds of parts 2 and 3")
     ap.add_argument("--targets-only", action="store_true", help="part 3 alone (the series over targets)")
+    ap.add_argument("--strategies-only", action="store_true", help="part 2 alone (TND-NAS vs random)")
     ap.add_argument("--targets", default=",".join(map(str, TARGETS_MS)), help="part 3's latency targets in ms")
     ap.add_argument("--targets-form", choices=tuple(TARGET_FORMS), default="absolute", help="part 3's reward form")
     args = ap.parse_args()
     print(run(args.quick, parse_seeds(args.seeds), ("targets",) if args.targets_only else
-              ("timing", "strategies", "targets"), tuple(float(t) for t in args.targets.split(",")),
+              ("strategies",) if args.strategies_only else ("timing", "strategies", "targets"), tuple(float(t) for t in args.targets.split(",")),
               args.targets_form))

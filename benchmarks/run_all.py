@@ -18,7 +18,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 BENCHES = ("bench_supernet", "bench_lut", "bench_fidelity", "bench_search", "bench_export", "bench_nb201",
-           "bench_torchrun", "bench_cli")
+           "bench_conditioned", "bench_torchrun", "bench_cli")
 
 
 def machine() -> str:
