@@ -5,8 +5,10 @@ objectives (accuracy first, then the costs) and, for each, a device drawn among 
 (w, that device's features); ``samples_per_preference`` cells drawn from softmax(f(z)); each rewarded
 by the augmented Tchebycheff scalarisation of its normalised objectives under its own w; REINFORCE with
 a leave-one-out baseline within each z's group. Progressive shrinking keeps, per edge, the union over a
-grid of preferences (and every training device) of each one's top-k ops. At the end a grid of members
-is derived per training device (argmax of f(z)), and f itself is returned, so any other member, or a
+grid of preferences (and every training device) of each one's top-k ops. After the budget, f is fitted
+so that each of a finer grid of preferences derives the best cell read for it (no new reads; see
+``fit_to_best_read``). Then a grid of members is derived per training device (argmax of f(z)), and f
+itself is returned, so any other member, or a
 device never trained on, is derived later from its reference networks' costs alone (``tnd derive``).
 
 Normalisation, per device: error and each cost are mapped to [0, 1] over the min and max of the
@@ -56,7 +58,7 @@ class ConditionedSettings:
     shrink_grid: int = 11              # preferences whose top-k ops are kept at each shrink
     grid: int = 5                      # members derived per training device at the end
     refine_steps: int = 3000           # at most: the fit of f to the best cell read per preference, after the budget
-    refine_grid: int = 21              # preferences (per training device) the refinement averages over
+    refine_grid: int = 21              # preferences (per training device) the fit makes derive their best read cell
 
 
 @dataclass
@@ -195,7 +197,7 @@ def conditioned_series(bench: Any, space: list[list[str]], costs: Sequence[str],
 def _refine(policy: ConditionedPolicy, bench: Any, objectives: list[str], costs: Sequence[str], names: list[str],
             key: Callable[[str, str], str], scales: Mapping[str, DeviceScale], multi: bool,
             s: ConditionedSettings, log: list[dict[str, Any]]) -> None:
-    """After the budget: sharpen f on the cells already read (every alive one), for a grid of preferences on
+    """After the budget: fit f to the cells already read (all of them), for a grid of preferences on
     every training device, so each derived member is the best cell read for its preference."""
     read = bench.queried
     rows = [bench.query(a) for a in read]      # re-reading is free
