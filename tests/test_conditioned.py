@@ -232,3 +232,15 @@ def test_reference_measurements_are_checked(tmp_path):
         ReferenceMeasurements.load(p)
     with pytest.raises(TndError, match="not found"):
         ReferenceMeasurements.load(tmp_path / "none.json")
+
+
+def test_lut_reference_measures_the_reference_networks_on_this_machine(tmp_path, capsys):
+    out = tmp_path / "cpu.json"
+    assert main(["lut", "reference", "--device", "cpu", "--warmup", "1", "--repeats", "3", "--out", str(out)]) == 0
+    m = ReferenceMeasurements.load(out)
+    assert m.source == "measured" and m.device == "cpu" and "onnxruntime" in m.detail
+    skip, conv1, conv3, _pool = m.latency_ms[:4]          # the uniform cells, in NB201_OPS order without none
+    assert conv3 > conv1 > skip
+    capsys.readouterr()
+    assert main(["lut", "reference", "--device", "cpu", "--column", "x", "--out", str(out)]) == 2
+    assert "--from-table" in capsys.readouterr().err
