@@ -102,7 +102,10 @@ def test_members_that_differ_only_by_a_target_in_the_soft_form_are_warned_about(
     # The default (mnas) form: the target is where the penalty steepens, so the same series is distinct.
     mnas = load_search_config(None, {**TINY, "preferences": [{"name": "a", "targets": {"params": "10k"}},
                                                              {"name": "b", "targets": {"params": "40k"}}]})
-    assert "WARNING" not in plan_search(mnas)
+    plan = plan_search(mnas)
+    assert "would run the same search" not in plan
+    # ... though a series over targets alone is pointed to the absolute form, which pulls each member to its target
+    assert "--reward-form absolute" in plan
 
 
 def test_resume_on_a_folder_without_a_run_starts_it(tmp_path, digits):
