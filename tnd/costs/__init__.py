@@ -4,7 +4,7 @@ Names are loaded on first use, so that the light objective registry (``tnd.costs
 the CLI's ``--help``) does not import torch.
 """
 
-from importlib import import_module
+from tnd.lazy_exports import lazy_getattr
 
 _EXPORTS = {"SOURCES": "tnd.costs.base", "CostModel": "tnd.costs.base", "CostSuite": "tnd.costs.base",
             "CostValue": "tnd.costs.base", "CountingCosts": "tnd.costs.counting",
@@ -12,8 +12,4 @@ _EXPORTS = {"SOURCES": "tnd.costs.base", "CostModel": "tnd.costs.base", "CostSui
 
 __all__ = list(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'tnd.costs' has no attribute {name!r}")
-    return getattr(import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

@@ -4,7 +4,7 @@ Names are loaded on first use, so that importing a light module of the package (
 texts, for the CLI's ``--help``) does not import torch.
 """
 
-from importlib import import_module
+from tnd.lazy_exports import lazy_getattr
 
 _EXPORTS = {"SearchConfig": "tnd.search.config", "load_search_config": "tnd.search.config",
             "ProgressiveSearch": "tnd.search.progressive", "RewardSpec": "tnd.search.reward",
@@ -12,8 +12,4 @@ _EXPORTS = {"SearchConfig": "tnd.search.config", "load_search_config": "tnd.sear
 
 __all__ = list(_EXPORTS)
 
-
-def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'tnd.search' has no attribute {name!r}")
-    return getattr(import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)
