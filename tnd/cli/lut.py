@@ -117,8 +117,9 @@ def run_reference(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     from profilers.runtime import RUNTIMES
 
-    p = sub.add_parser("lut", help="build, show or validate a latency/energy lookup table",
-                       description="Build, show or validate a latency/energy lookup table (tnd-lut/1).")
+    p = sub.add_parser("lut", help="build, show or validate a latency/energy lookup table; measure a device's "
+                       "reference networks", description="Build, show or validate a latency/energy lookup table "
+                       "(tnd-lut/1), or measure the reference networks that describe a device (tnd-reference/1).")
     lsub = p.add_subparsers(dest="lut_command", metavar="ACTION")
     lsub.required = True
     b = lsub.add_parser("build", help="measure every part of a search space on this device (= tools/build_lut.py)",
