@@ -244,3 +244,16 @@ def test_lut_reference_measures_the_reference_networks_on_this_machine(tmp_path,
     capsys.readouterr()
     assert main(["lut", "reference", "--device", "cpu", "--column", "x", "--out", str(out)]) == 2
     assert "--from-table" in capsys.readouterr().err
+
+
+def test_three_objectives_one_run_a_simplex_of_members(space_table, tmp_path):
+    result = _search(space_table, tmp_path / "three", "--cost", "latency=lat_a,energy=lat_b", "--grid", "3")
+    members = result["genotypes"]
+    assert len(members) == len(simplex_grid(3, 3)) == 6
+    assert all(set(m["preference"]["weights"]) == {"acc", "latency", "energy"} for m in members)
+    assert all({"accuracy", "latency_ms", "energy_mj"} <= set(m["objectives"]) for m in members)
+    assert result["hypervolume"]["objectives"] == ["error", "latency_ms", "energy_mj"]
+    out = tmp_path / "d"
+    assert main(["derive", str(tmp_path / "three"), "--preference", "latency=0.3,energy=0.3", "--out", str(out)]) == 0
+    (one,) = load_result(out / "result.json")["genotypes"]
+    assert one["preference"]["weights"] == pytest.approx({"acc": 0.4, "latency": 0.3, "energy": 0.3})
