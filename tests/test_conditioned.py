@@ -178,6 +178,7 @@ def test_one_conditioned_run_spans_the_front_and_derive_is_deterministic_and_nee
             (["derive", str(run), "--preference", "energy=0.5"], "did not learn; it learned acc, latency"),
             (["derive", str(run), "--grid", "3", "--preference", "latency=0.5"], "not both"),
             (["derive", str(tmp_path / "nowhere")], "not found"),
+            (["derive", str(run), "--grid", "5", "--out", str(a)], "already exists"),
             (["derive", str(run), "--device-features", str(tmp_path / "x.json")], "trained on one device")):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip()

@@ -82,6 +82,9 @@ def derive_run(run: str | Path, out: str | Path, preferences: Sequence[str] = ()
     if multi:   # the asked device's latency column (None: the table has none for it)
         costs[FEATURE_COST] = latency_column if features is not None else cfg["devices"][name]
     out = Path(out)
+    for written in (RESULT_NAME, DERIVED_NAME):
+        if (out / written).exists():
+            raise TndError(f"{out / written} already exists (an earlier derive); pass another --out DIR, or remove it")
     out.mkdir(parents=True, exist_ok=True)
     seconds = time.perf_counter() - t0
     entries_base = [{"genotype": cell.to_dict(), "preference": _preference(record["objectives"], w, name)}
