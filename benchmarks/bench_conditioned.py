@@ -37,6 +37,13 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import bench_nb201 as nb  # noqa: E402
+from tnd.data.tabular import TabularBenchmark  # noqa: E402
+from tnd.lut.reference import from_table  # noqa: E402
+from tnd.search.conditioned import simplex_grid  # noqa: E402
+from tnd.search.conditioned_tabular import derive_members  # noqa: E402
+from tnd.search.config import RewardConfig  # noqa: E402
+from tnd.search.tabular import TabularSearchConfig, cost_names, tabular_search  # noqa: E402
+from tnd.space.nb201 import NB201Arch  # noqa: E402
 
 DATASET = "val_cifar10"
 BUDGET, SERIES_MEMBERS = 300, 5
@@ -52,15 +59,19 @@ def _ms(xs: Sequence[float]) -> str:
     return f"{statistics.fmean(xs):.3f} +- {statistics.stdev(xs) if len(xs) > 1 else 0.0:.3f}"
 
 
-def conditioned_run(bench, seed: int, devices: dict[str, str] | None = None):
-    """A conditioned tabular search on ``bench`` (queries reset), as `tnd search --strategy conditioned` runs it."""
-    from tnd.search.tabular import TabularSearchConfig, tabular_search
+def conditioned_config(seed: int, latency_column: str | None = None,
+                       devices: dict[str, str] | None = None) -> TabularSearchConfig:
+    """`tnd search --tabular ... --strategy conditioned --budget 300` on one latency column or several devices."""
+    return TabularSearchConfig(name="conditioned", costs={"latency": latency_column} if latency_column else {},
+                               budget=BUDGET, seed=seed, strategy="conditioned", devices=devices or {},
+                               **CONDITIONED_OVERRIDES)
 
+
+def conditioned_run(bench, seed: int, devices: dict[str, str] | None = None):
+    """A conditioned tabular search on ``bench`` (queries reset)."""
     bench.reset_queries()
-    cost = {} if devices else {"latency": bench.columns["latency"]}
-    cfg = TabularSearchConfig(name="conditioned", costs=cost, budget=BUDGET, seed=seed, strategy="conditioned",
-                              devices=devices or {}, **CONDITIONED_OVERRIDES)
-    return tabular_search(bench, cfg)
+    column = None if devices else bench.columns["latency"]
+    return tabular_search(bench, conditioned_config(seed, column, devices))
 
 
 def rows_of(task, archs) -> np.ndarray:
@@ -69,15 +80,10 @@ def rows_of(task, archs) -> np.ndarray:
 
 
 def derived(task, record, k: int, device: str | None = None, reference: Sequence[float] | None = None):
-    from tnd.search.conditioned import simplex_grid
-    from tnd.search.conditioned_tabular import derive_members
-
     return rows_of(task, derive_members(record, simplex_grid(2, k), device=device, reference_costs=reference))
 
 
 def part_one(tasks, seeds: Sequence[int]) -> tuple[list[str], dict]:
-    from tnd.search.tabular import tabular_search
-
     lines = ["### One conditioned run vs a 5-member series vs random, per device (val_cifar10)", "",
              f"HV fraction of the true front, mean +- sd over seeds {', '.join(map(str, seeds))}. conditioned: one run, "
              f"{BUDGET} distinct cells; 'members' = the HV of the derived genotypes only, 'read' = of everything "
@@ -93,13 +99,13 @@ def part_one(tasks, seeds: Sequence[int]) -> tuple[list[str], dict]:
         c5, c21, cr, s5, sr, rr = [], [], [], [], [], []
         for seed in seeds:
             out = conditioned_run(bench, seed)
-            c5.append(nb.hv_fraction(task, rows_of(task, [nb.NB201Arch.parse(e["genotype"]["arch"])
+            c5.append(nb.hv_fraction(task, rows_of(task, [NB201Arch.parse(e["genotype"]["arch"])
                                                            for e in out.entries])))
             c21.append(nb.hv_fraction(task, derived(task, out.conditioned, 21)))
             cr.append(nb.hv_fraction(task, rows_of(task, out.queried)))
             bench.reset_queries()
             series = tabular_search(bench, nb.tnd_config(task, SERIES_MEMBERS * BUDGET, seed))
-            s5.append(nb.hv_fraction(task, rows_of(task, [nb.NB201Arch.parse(e["genotype"]["arch"])
+            s5.append(nb.hv_fraction(task, rows_of(task, [NB201Arch.parse(e["genotype"]["arch"])
                                                            for e in series.entries])))
             sr.append(nb.hv_fraction(task, rows_of(task, series.queried)))
             bench.reset_queries()
@@ -123,18 +129,11 @@ def part_one(tasks, seeds: Sequence[int]) -> tuple[list[str], dict]:
 
 
 def part_two(path: Path, seeds: Sequence[int]) -> list[str]:
-    from tnd.lut.reference import from_table
-
     tasks = {t.latency_column: t for t in nb.load_tasks(path, [DATASET], [*TRAIN_DEVICES, *HELD_OUT])}
     reference = {c: from_table(path, c).latency_ms for c in HELD_OUT}
     # one table holding every training device's latency (the conditioned search's multi-device bench)
-    from tnd.data.tabular import TabularBenchmark
-    from tnd.search.conditioned_tabular import device_cost_key
-    from tnd.space.nb201 import NB201Arch
-
     devices = {c.removeprefix("latency_ms_"): c for c in TRAIN_DEVICES}
-    costs = {"latency": TRAIN_DEVICES[0], **{device_cost_key(d): c for d, c in devices.items()}}
-    bench = TabularBenchmark.load(path, DATASET, costs, NB201Arch.parse)
+    bench = TabularBenchmark.load(path, DATASET, cost_names(conditioned_config(0, devices=devices)), NB201Arch.parse)
     z5: dict[str, list[float]] = {c: [] for c in HELD_OUT}
     z21: dict[str, list[float]] = {c: [] for c in HELD_OUT}
     t5: dict[str, list[float]] = {c: [] for c in TRAIN_DEVICES}
@@ -153,9 +152,6 @@ def part_two(path: Path, seeds: Sequence[int]) -> list[str]:
     for c in HELD_OUT:
         task = tasks[c]
         b = nb.task_benchmark(task)
-        from tnd.search.config import RewardConfig
-        from tnd.search.tabular import tabular_search
-
         hv = []
         for seed in seeds:
             b.reset_queries()
@@ -182,9 +178,6 @@ def run(quick: bool = False, seeds: int = 5, data: Path = nb.DATA) -> str:
     if not data.is_file():
         return (f"## Conditioned search (issue 14)\n\nSkipped: {data} is absent. The NB201 ground truth is test data "
                 "kept beside the checkout (`../shared/data/nb201/`), never copied into this repository.\n")
-    from tnd.space.nb201 import NB201Arch
-
-    nb.NB201Arch = NB201Arch
     ss = list(range(seeds))
     columns = nb.QUICK_COLUMNS if quick else None
     tasks = nb.load_tasks(data, [DATASET], columns)

@@ -21,9 +21,10 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from tnd.errors import TndError
-from tnd.search.policy import log_prob, masked_log_softmax, sample_ops, shrink_alive
+from tnd.search.policy import masked_log_softmax, sample_ops, shrink_alive
 
 ACCURACY = "acc"
+SCALARISATION = "augmented Tchebycheff over normalised objectives"   # how a member's weights score a cell
 TCHEBYCHEFF_RHO = 0.05   # the augmentation term: breaks ties of the max between the weighted objectives
 
 
@@ -88,6 +89,16 @@ def device_features(reference_costs: Sequence[float]) -> torch.Tensor:
 def preference_name(objectives: Sequence[str], weights: Sequence[float]) -> str:
     """``acc=0.75,latency=0.25``: a weight vector as ``--preference`` reads it."""
     return ",".join(f"{o}={w:.4g}" for o, w in zip(objectives, weights))
+
+
+def preference_record(objectives: Sequence[str], weights: Sequence[float],
+                      device: str | None = None) -> dict[str, Any]:
+    """A conditioned member's ``preference`` in result.json: its name, weights and (when known) device."""
+    record: dict[str, Any] = {"name": preference_name(objectives, weights), "weights": dict(zip(objectives, weights)),
+                              "scalarisation": SCALARISATION}
+    if device is not None:
+        record["device"] = device
+    return record
 
 
 def parse_preference(text: str, objectives: Sequence[str]) -> tuple[float, ...]:
@@ -159,9 +170,6 @@ class ConditionedPolicy(torch.nn.Module):
     def sample(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         return sample_ops(self.alpha(z).detach(), self.alive, generator)
 
-    def log_prob(self, z: torch.Tensor, choice: torch.Tensor) -> torch.Tensor:
-        return log_prob(self.alpha(z), self.alive, choice)
-
     def probs(self, z: torch.Tensor) -> torch.Tensor:
         return masked_log_softmax(self.alpha(z).detach(), self.alive).exp()
 
@@ -207,7 +215,8 @@ def fit_to_best_read(policy: ConditionedPolicy, optimiser: torch.optim.Optimizer
     the elite, the cross-entropy method's step). Ascending the expected reward over the read cells instead
     stalls: its gradient is proportional to a cell's probability, and the best cell for a z is often one
     the policy gives ~1e-6. Every read cell is a candidate, also one with an op a later stage dropped
-    (it was read, so it is known): that op becomes alive again on its edge. Returns the fraction of zs whose derived cell is their best read cell."""
+    (it was read, so it is known): that op becomes alive again on its edge. Returns the fraction of zs whose
+    derived cell is their best read cell."""
     if not len(zs) or cells.shape[0] == 0:
         return float("nan")
     targets = cells[rewards.argmax(1)]                                         # len(zs) x edges

@@ -18,12 +18,11 @@ from tnd.data.tabular import TabularBenchmark
 from tnd.errors import TndError
 from tnd.lut.reference import ReferenceMeasurements, reference_costs
 from tnd.result_file import RESULT_FORMAT, RESULT_NAME, load_result
-from tnd.search.conditioned import parse_preference, simplex_grid
+from tnd.search.conditioned import parse_preference, preference_record, simplex_grid
 from tnd.search.conditioned_tabular import FEATURE_COST, derive_members
-from tnd.search.cost_range import CostRange
 from tnd.search.plots import plot_front
 from tnd.search.run import front_of
-from tnd.search.tabular import summary
+from tnd.search.tabular import scored, summary_table, table_ranges
 from tnd.space.nb201 import NB201Arch
 
 DERIVED_NAME = "derived.json"   # genotypes whose costs on the asked device are not known
@@ -69,7 +68,6 @@ def derive_run(run: str | Path, out: str | Path, preferences: Sequence[str] = ()
                        "--devices A=COL,B=COL to derive for new devices")
     if latency_column is not None and features is None:
         raise TndError("--latency-column scores a new device's cells; it goes with --device-features")
-    measured = None
     if features is not None:
         measured = ReferenceMeasurements.load(features)
         name = measured.device
@@ -87,7 +85,7 @@ def derive_run(run: str | Path, out: str | Path, preferences: Sequence[str] = ()
             raise TndError(f"{out / written} already exists (an earlier derive); pass another --out DIR, or remove it")
     out.mkdir(parents=True, exist_ok=True)
     seconds = time.perf_counter() - t0
-    entries_base = [{"genotype": cell.to_dict(), "preference": _preference(record["objectives"], w, name)}
+    entries_base = [{"genotype": cell.to_dict(), "preference": preference_record(record["objectives"], w, name)}
                     for cell, w in zip(cells, weights)]
     if costs.get(FEATURE_COST, "") is None or not Path(cfg["table"]).is_file():
         why = (f"the run's table {cfg['table']} is not here" if not Path(cfg["table"]).is_file() else
@@ -101,9 +99,8 @@ def derive_run(run: str | Path, out: str | Path, preferences: Sequence[str] = ()
                         f"genotypes: {out / DERIVED_NAME}"]))
         return derived
     bench = TabularBenchmark.load(cfg["table"], cfg["accuracy"], costs, NB201Arch.parse)
-    entries = [{**e, **_scored(bench, cell)} for e, cell in zip(entries_base, cells)]
-    ranges = {c: CostRange(float(v.min()), float(v.max()), f"min and max over the {len(bench)} rows of "
-                           f"{bench.path.name}") for c, v in bench.costs.items()}
+    entries = [{**e, **scored(bench.query(cell), {c: c for c in costs})} for e, cell in zip(entries_base, cells)]
+    ranges = table_ranges(bench)
     derived = {"format": RESULT_FORMAT, "config": cfg, "reward": [], "genotypes": entries,
                **front_of(entries, list(ranges), ranges), "search_seconds": seconds, "cost_model_seconds": None,
                "scoring_seconds": None, "warnings": [],
@@ -112,24 +109,9 @@ def derive_run(run: str | Path, out: str | Path, preferences: Sequence[str] = ()
                                 "latency_column": costs.get(FEATURE_COST)}}
     atomic.write_json(out / RESULT_NAME, derived)
     plot_path = plot_front(derived, out / "pareto.png") if plot else None
-    table = summary(derived, 0, 0, 0).splitlines()[:-1]   # the search's summary table, without its reads line
-    echo("\n".join([*table, f"{len(cells)} member(s) derived for {name} in {seconds * 1e3:.0f} ms from the run's "
-                    f"policy (no data, no training); accuracy and costs looked up in {bench.path.name}"]))
+    echo("\n".join([summary_table(derived),
+                    f"{len(cells)} member(s) derived for {name} in {seconds * 1e3:.0f} ms from the run's policy (no "
+                    f"data, no training); accuracy and costs looked up in {bench.path.name}"]))
     echo(f"results: {out / RESULT_NAME}" + (f", plot: {plot_path}" if plot_path else ""))
     return derived
 
-
-def _preference(objectives: Sequence[str], weights: Sequence[float], device: str) -> dict[str, Any]:
-    from tnd.search.conditioned import preference_name
-
-    return {"name": preference_name(objectives, weights), "weights": dict(zip(objectives, weights)),
-            "device": device, "scalarisation": "augmented Tchebycheff over normalised objectives"}
-
-
-def _scored(bench: TabularBenchmark, cell: NB201Arch) -> dict[str, Any]:
-    from tnd.costs.objectives import get_objective
-
-    row = bench.query(cell)
-    fields = {c: get_objective(c).field for c in row.costs}
-    return {"objectives": {"accuracy": row.accuracy / 100.0, **{fields[c]: v for c, v in row.costs.items()}},
-            "sources": {"accuracy": "tabular", **{fields[c]: "tabular" for c in row.costs}}}

@@ -48,7 +48,7 @@ from tnd.errors import TndError
 from tnd.result_file import RESULT_NAME
 from tnd.run_folder import open_run_folder
 from tnd.schema import to_data
-from tnd.search.conditioned import ACCURACY, preference_name
+from tnd.search.conditioned import preference_record
 from tnd.search.conditioned_tabular import (FEATURE_COST, ConditionedSettings, conditioned_series, device_cost_key,
                                             is_device_cost)
 from tnd.search.config import PreferenceConfig, RewardConfig
@@ -270,13 +270,19 @@ def table_ranges(bench: TabularBenchmark) -> dict[str, CostRange]:
             for c, v in bench.costs.items() if not is_device_cost(c)}
 
 
+def scored(row: Any, keys: Mapping[str, str]) -> dict[str, Any]:
+    """A row's accuracy (as a fraction) and costs as result.json's ``objectives`` and ``sources``; ``keys``
+    maps each objective to its cost key in the row (a training device's latency: ``latency@NAME``)."""
+    fields = {c: get_objective(c).field for c in keys}
+    return {"objectives": {"accuracy": row.accuracy / 100.0, **{fields[c]: row.costs[k] for c, k in keys.items()}},
+            "sources": {"accuracy": SOURCE, **{fields[c]: SOURCE for c in keys}}}
+
+
 def entry_of(bench: TabularBenchmark, arch: NB201Arch, preference: Preference) -> dict[str, Any]:
     """A result.json genotype entry (accuracy as a fraction, costs in canonical units); reading is a query."""
     row = bench.query(arch)
-    fields = {k: get_objective(k).field for k in row.costs if not is_device_cost(k)}
-    return {"genotype": arch.to_dict(), "preference": preference.to_dict(),
-            "objectives": {"accuracy": row.accuracy / 100.0, **{fields[k]: row.costs[k] for k in fields}},
-            "sources": {"accuracy": SOURCE, **{fields[k]: SOURCE for k in row.costs}}}
+    keys = {k: k for k in row.costs if not is_device_cost(k)}
+    return {"genotype": arch.to_dict(), "preference": preference.to_dict(), **scored(row, keys)}
 
 
 def conditioned_entry(bench: TabularBenchmark, arch: NB201Arch, objectives: Sequence[str], weights: Sequence[float],
@@ -284,16 +290,9 @@ def conditioned_entry(bench: TabularBenchmark, arch: NB201Arch, objectives: Sequ
     """A result.json entry of a conditioned member: its preference is its weight vector (and device); its
     latency is the device's own column."""
     row = bench.query(arch)
-    costs = {c: row.costs[devices[device] if devices and c == FEATURE_COST else c]
-             for c in row.costs if not is_device_cost(c)}
-    fields = {c: get_objective(c).field for c in costs}
-    pref: dict[str, Any] = {"name": preference_name(objectives, weights), "weights": dict(zip(objectives, weights)),
-                            "scalarisation": "augmented Tchebycheff over normalised objectives"}
-    if device is not None:
-        pref["device"] = device
-    return {"genotype": arch.to_dict(), "preference": pref,
-            "objectives": {"accuracy": row.accuracy / 100.0, **{fields[c]: v for c, v in costs.items()}},
-            "sources": {"accuracy": SOURCE, **{fields[c]: SOURCE for c in costs}}}
+    keys = {c: devices[device] if devices and c == FEATURE_COST else c for c in row.costs if not is_device_cost(c)}
+    return {"genotype": arch.to_dict(), "preference": preference_record(objectives, weights, device),
+            **scored(row, keys)}
 
 
 def new_policy(space: list[list[str]], generator: torch.Generator) -> Policy:
@@ -350,12 +349,11 @@ class _Series:
                                  cfg.policy.patience, cfg.policy.max_steps, self.read,
                                  device_name=cfg.costs.get(FEATURE_COST, "table"))
         self.log += out.log
+        members = [conditioned_entry(bench, arch, out.objectives, w, d if cfg.devices else None, devices)
+                   for d, w, arch in out.members]
         first = next(iter(cfg.devices), None)
-        entries = [conditioned_entry(bench, arch, out.objectives, w, d if cfg.devices else None, devices)
-                   for d, w, arch in out.members if first is None or d == first]
-        record = out.record()
-        record["members"] = [conditioned_entry(bench, arch, out.objectives, w, d if cfg.devices else None, devices)
-                             for d, w, arch in out.members]
+        entries = [e for e, (d, _, _) in zip(members, out.members) if first is None or d == first]
+        record = {**out.record(), "members": members}
         return TabularOutcome(entries, bench.queried, self.queried_by, [], self.log, record)
 
     def _random(self) -> TabularOutcome:
@@ -520,7 +518,8 @@ def write_queried(path: Path, bench: TabularBenchmark, outcome: TabularOutcome) 
     return sorted(front)
 
 
-def summary(result: dict[str, Any], queries: int, budget: int, front_size: int) -> str:
+def summary_table(result: dict[str, Any]) -> str:
+    """The members of a result as a table: preference, accuracy, every cost, on the front, arch."""
     entries = result["genotypes"]
     fields = [f for f in result["hypervolume"]["objectives"] if f != "error"]
     extra = [f for f in entries[0]["objectives"] if f not in ("accuracy", *fields)] if entries else []
@@ -530,6 +529,10 @@ def summary(result: dict[str, Any], queries: int, budget: int, front_size: int) 
              "*" if i in result["pareto"] else "", e["genotype"]["arch"]] for i, e in enumerate(entries)]
     widths = [max(len(h), *(len(r[k]) for r in rows)) for k, h in enumerate(header)]
     line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths))  # noqa: E731
-    return "\n".join(["", line(header), line(["-" * w for w in widths]), *map(line, rows),
+    return "\n".join(["", line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def summary(result: dict[str, Any], queries: int, budget: int, front_size: int) -> str:
+    return "\n".join([summary_table(result),
                       f"accuracy and costs read from the table; {queries} distinct architectures read (budget "
                       f"{budget}); {front_size} of them are on the front of everything read (queried.csv)"])
