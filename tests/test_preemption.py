@@ -134,9 +134,32 @@ def test_sigterm_stops_tnd_search_with_exit_75_and_resume_finishes_it(tmp_path):
     last = stderr.strip().splitlines()[-1]
     assert last.startswith("tnd: stopped on request: checkpoint written at step") and "--resume" in last
     assert "Traceback" not in stderr and (out / "checkpoint.pt").is_file() and not (out / "result.json").exists()
+    # the folder remembers the stop, for job scripts behind a launcher that hides the 75 (torchrun)
+    status = [sys.executable, "-m", "tnd", "status", str(out)]
+    stopped = subprocess.run(status, env=env, capture_output=True, text=True, timeout=60)
+    assert stopped.returncode == 75 and ": stopped: stopped on request at step" in stopped.stdout
     done = subprocess.run(argv + ["--resume"], env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert (out / "result.json").is_file()
+    assert (out / "result.json").is_file() and not (out / preemption.STOPPED).exists()
+    finished = subprocess.run(status, env=env, capture_output=True, text=True, timeout=60)
+    assert finished.returncode == 0 and ": finished: search finished" in finished.stdout
+
+
+def test_tnd_status_tells_a_run_folder_apart_with_exit_codes(tmp_path, capsys):
+    from tnd.cli.main import main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    assert main(["status", str(run)]) == 1 and ": not started:" in capsys.readouterr().out
+    (run / "checkpoint.pt").write_bytes(b"x")
+    assert main(["status", str(run)]) == 1 and "without a stop request" in capsys.readouterr().out
+    preemption.mark_stopped(run, run / "checkpoint.pt", "step 3 of epoch 2")
+    assert main(["status", str(run)]) == 75 and "at step 3 of epoch 2" in capsys.readouterr().out
+    (run / "train.json").write_text("{}")
+    assert main(["status", str(run)]) == 0 and "training finished" in capsys.readouterr().out
+    assert main(["status", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("tnd: error: ") and "does not exist" in err and len(err.splitlines()) == 1
 
 
 def _read(path: Path) -> str:

@@ -31,14 +31,17 @@ def _env(hashes: Path) -> dict[str, str]:
     return env
 
 
+def launcher(nproc: int | None) -> list[str]:
+    """The command line that starts ``tnd``: one plain process (None), or torchrun with ``nproc`` processes."""
+    if nproc is None:
+        return [sys.executable, "-m", "tnd"]
+    exe = Path(sys.executable).with_name("torchrun")
+    launch = [str(exe)] if exe.exists() else [sys.executable, "-m", "torch.distributed.run"]
+    return launch + ["--standalone", f"--nproc_per_node={nproc}", "-m", "tnd"]
+
+
 def _argv(nproc: int | None, config: Path, out: Path) -> list[str]:
-    if nproc is None:      # one plain process, no torchrun
-        launch = [sys.executable, "-m", "tnd"]
-    else:
-        exe = Path(sys.executable).with_name("torchrun")
-        launch = [str(exe)] if exe.exists() else [sys.executable, "-m", "torch.distributed.run"]
-        launch += ["--standalone", f"--nproc_per_node={nproc}", "-m", "tnd"]
-    return [*launch, "search", "--config", str(config), "--out", str(out), "--compute", "cpu", "--no-progress"]
+    return [*launcher(nproc), "search", "--config", str(config), "--out", str(out), "--compute", "cpu", "--no-progress"]
 
 
 def _hashes(folder: Path) -> dict[str, str]:

@@ -12,6 +12,7 @@ alpha step; only the main rank writes files (``is_main``).
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 import secrets
@@ -172,6 +173,34 @@ def average_gradients(params: Iterable[Any], check: bool = False) -> None:
             offset += g.numel()
 
 
+def average_buffers(module: Any) -> None:
+    """Every floating-point buffer of ``module`` (BatchNorm running statistics) set to its mean over the ranks.
+
+    Each rank's BN layers see only its shard of each batch, so their running statistics drift apart; the mean
+    is the estimate a full batch would give (up to the variance's between-shard term) and makes evaluation and
+    the checkpoint independent of the rank. Integer buffers (batches tracked) are equal on every rank."""
+    dist = _dist()
+    if dist is None:
+        return
+    import torch
+
+    with torch.no_grad():
+        for t in module.buffers():
+            if t.is_floating_point():
+                dist.all_reduce(t, op=dist.ReduceOp.SUM)
+                t.div_(dist.get_world_size())
+
+
+def sum_over_ranks(tensor: Any) -> Any:
+    """``tensor`` summed over the ranks (a new tensor; ``tensor`` itself with one process)."""
+    dist = _dist()
+    if dist is None:
+        return tensor
+    total = tensor.clone()
+    dist.all_reduce(total, op=dist.ReduceOp.SUM)
+    return total
+
+
 def broadcast_(tensor: Any, src: int = 0) -> Any:
     """``tensor`` overwritten with rank ``src``'s, in place (returned for chaining)."""
     dist = _dist()
@@ -290,3 +319,24 @@ def shared_generator(seed: int | None = None, device: Any = "cpu") -> Any:
     import torch
 
     return torch.Generator(device=device).manual_seed(shared_seed(seed))
+
+
+# ---- a test hook ------------------------------------------------------------------------------
+
+RANK_HASH_VAR = "TND_TEST_RANK_HASH"
+
+
+def write_rank_hash(label: str, named: Iterable[tuple[str, Any]]) -> None:
+    """Test hook: with ``TND_TEST_RANK_HASH=DIR`` append ``label`` and a sha256 of the ``named`` tensors to
+    DIR/rank<R>.hash, so a test can check that every rank ended with the same state; nothing without it."""
+    folder = os.environ.get(RANK_HASH_VAR)
+    if not folder:
+        return
+    import torch
+
+    h = hashlib.sha256()
+    for name, t in sorted(named, key=lambda kv: kv[0]):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    with open(os.path.join(folder, f"rank{rank()}.hash"), "a") as f:
+        f.write(f"{label} {h.hexdigest()}\n")

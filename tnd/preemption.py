@@ -8,6 +8,10 @@ requeued job resumes with ``--resume``. A second SIGTERM ends the process at onc
 Exit code 75 is EX_TEMPFAIL from sysexits.h ("temporary failure, the user is invited to retry"):
 a job script can requeue on it alone. 143 (128 + SIGTERM) would be ambiguous: a shell reports 143
 for a process killed by SIGTERM before it could checkpoint, and for one that exited cleanly.
+
+torchrun reports its own failure code (1) whatever its workers exited with, so the stop is also written
+into the run folder (``STOPPED``, removed when the run is resumed): `tnd status RUN` reads it back and
+exits 75 after any launcher.
 """
 
 from __future__ import annotations
@@ -15,10 +19,15 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Iterator
 
+from tnd import atomic
+
 EXIT_PREEMPTED = 75
+STOPPED = "stopped.json"   # in a run folder: the run stopped on request at a step boundary and can be resumed
 
 
 class Preempted(Exception):
@@ -70,3 +79,15 @@ def handle_preemption(signals: tuple[int, ...] = (signal.SIGTERM,)) -> Iterator[
         yield
     finally:
         uninstall()
+
+
+def mark_stopped(folder: str | Path, checkpoint: str | Path, where: str) -> None:
+    """Record in ``folder`` that the run stopped on request with its checkpoint written (the main rank only)."""
+    atomic.write_json(Path(folder) / STOPPED, {
+        "stopped_on_request": True, "where": where, "checkpoint": str(checkpoint),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "resume": "run the same command with --resume"})
+
+
+def clear_stopped(folder: str | Path) -> None:
+    """Forget an earlier stop: the run is going again (called when a resumed run starts)."""
+    (Path(folder) / STOPPED).unlink(missing_ok=True)

@@ -7,12 +7,15 @@ unreadable becomes one line that says what to do.
 
 from __future__ import annotations
 
+import json
 import pickle
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from tnd.errors import TndError
+from tnd.preemption import EXIT_PREEMPTED, STOPPED
 
 
 def open_run_folder(out: str | Path, resume: bool, checkpoint: str, markers: tuple[str, ...],
@@ -56,3 +59,38 @@ def load_state(path: str | Path, fmt: str, what: str) -> dict[str, Any]:
         raise TndError(f"{p} has format {state['format']!r}, but this tnd reads {fmt!r}; "
                        "start a new run or use the tnd that wrote it")
     return state
+
+
+@dataclass(frozen=True)
+class RunState:
+    """Where a run folder stands, for a job script: ``exit_code`` 0 finished, 75 stopped on request and
+    resumable (requeue), 1 anything else (not started, or interrupted without a stop: look before rerunning)."""
+
+    state: str        # finished | stopped | interrupted | not started
+    detail: str
+    exit_code: int
+
+
+def run_state(out: str | Path, checkpoint: str, finished: Mapping[str, str]) -> RunState:
+    """The state of run folder ``out``; ``finished`` maps each kind of run to the file its end writes."""
+    out = Path(out)
+    if not out.is_dir():
+        raise TndError(f"{out} is not a run folder (it does not exist); pass the --out of a tnd search or tnd train")
+    done = [(kind, out / name) for kind, name in finished.items() if (out / name).is_file()]
+    if done:
+        kind, path = done[0]
+        return RunState("finished", f"{kind} finished: {path}", 0)
+    ckpt = out / checkpoint
+    stop = out / STOPPED
+    if stop.is_file() and ckpt.is_file():
+        try:
+            where = json.loads(stop.read_text()).get("where", "a step boundary")
+        except (OSError, ValueError, AttributeError):
+            where = "a step boundary"
+        return RunState("stopped", f"stopped on request at {where}, checkpoint {ckpt}; requeue the same command "
+                        "with --resume", EXIT_PREEMPTED)
+    if ckpt.is_file():
+        return RunState("interrupted", f"interrupted without a stop request (crashed or killed), checkpoint {ckpt}; "
+                        "read the job's log, then --resume continues from the checkpoint", 1)
+    return RunState("not started", f"no checkpoint or result in {out}: the run has not started (or failed before "
+                    "its first checkpoint); read the job's log", 1)

@@ -14,7 +14,7 @@ from tnd.cli.formatting import TndParser
 from tnd.version import __version__
 
 # Each module defines ``register(subparsers)``, which adds its parser and sets ``func(args) -> int``.
-COMMANDS = ("search", "derive", "train", "export", "bench", "lut", "result")
+COMMANDS = ("search", "derive", "train", "export", "bench", "lut", "result", "status")
 
 
 def build_parser() -> argparse.ArgumentParser:

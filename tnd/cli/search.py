@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from tnd.cli.launch import under_launcher
 from tnd.cli.renamed_flag import read_renamed
 from tnd.cli.set_option import add_set_option, parse_set
 from tnd.errors import TndError
@@ -145,28 +146,11 @@ def run(args: argparse.Namespace) -> int:
 
         result = run_seeds(cfg, parse_seeds(args.seeds), out, run_search, resume=args.resume,
                            progress=not args.no_progress, tensorboard=args.tensorboard, preemptible=True)
-    elif env.launched:
-        result = run_distributed(cfg, out, args, env)
-    else:
-        result = run_search(cfg, out, resume=args.resume, progress=not args.no_progress,
-                            tensorboard=args.tensorboard, preemptible=True)
+    else:   # one process, or one search data-parallel over torchrun's processes (rank 0 writes the folder)
+        result = under_launcher(cfg.compute, lambda: run_search(
+            cfg, out, resume=args.resume, progress=not args.no_progress, tensorboard=args.tensorboard,
+            preemptible=True))
     return 0 if result is not None else 1
-
-
-def run_distributed(cfg: Any, out: str, args: argparse.Namespace, env: Any) -> Any:
-    """One search data-parallel over torchrun's processes: each joins the group on its device (CUDA: GPU
-    LOCAL_RANK, NCCL; CPU: gloo) and runs the same search; rank 0 writes the run folder."""
-    from tnd.compute import resolve_compute
-    from tnd.distributed import process_group
-    from tnd.search.run import run_search
-
-    if env.world_size > 1 and str(cfg.compute).startswith("cuda:"):
-        raise TndError(f"--compute {cfg.compute} names one GPU for every process; under torchrun give --compute "
-                       "cuda (or auto): each process takes GPU LOCAL_RANK")
-    device = resolve_compute(cfg.compute, env.local_rank)
-    with process_group(device, env):
-        return run_search(cfg, out, resume=args.resume, progress=not args.no_progress,
-                          tensorboard=args.tensorboard, preemptible=True)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

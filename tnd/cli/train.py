@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from tnd.cli.launch import under_launcher
 from tnd.cli.renamed_flag import read_renamed
 from tnd.cli.set_option import add_set_option, parse_set
 
@@ -36,8 +37,10 @@ def run(args: argparse.Namespace) -> int:
 
         ensure_downloaded(cfg.dataset, cfg.data_dir)
     genotype, source = resolve_genotype(args.genotype)
-    result = train(genotype, cfg, args.out, resume=args.resume, progress=not args.no_progress, source=source,
-                   tensorboard=args.tensorboard, preemptible=True)
+    # one process, or one training data-parallel over torchrun's processes (rank 0 writes the folder)
+    result = under_launcher(cfg.device, lambda: train(
+        genotype, cfg, args.out, resume=args.resume, progress=not args.no_progress, source=source,
+        tensorboard=args.tensorboard, preemptible=True))
     return 0 if result is not None else 1
 
 

@@ -5,6 +5,12 @@ generators, so a resumed run finishes with the same weights as one that was neve
 line is printed and a record appended to ``log.jsonl`` (and TensorBoard, if asked). On a CUDA GPU the
 step runs under mixed precision (bf16 where supported, else fp16 with a gradient scaler) on
 channels-last tensors; on a CPU in float32, as before.
+
+Under torchrun (the CLI joined the process group, see ``tnd.distributed``) the same loop trains one network
+data-parallel: every rank draws the same global batch and cutout from the shared generator and trains on its
+rank-strided share of it, gradients are averaged before clipping, BatchNorm's running statistics are averaged
+at the end of each epoch (so evaluation and the checkpoint do not depend on the rank), evaluation splits its
+batches across the ranks, and rank 0 alone prints and writes the folder.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from tnd import atomic, preemption
+from tnd import atomic, distributed, preemption
 from tnd.compute import (
     COMPUTE_CHOICES,
     AmpPolicy,
@@ -162,30 +168,38 @@ def _check_resumable(ckpt: dict[str, Any], genotype: Genotype, cfg: TrainConfig,
                        "or choose another --out")
 
 
-def _batches(split, cfg: TrainConfig, generator: torch.Generator, augment: bool):
-    # A last batch of one sample would break BatchNorm in training mode; drop it in that case only.
-    drop_last = augment and len(split) % cfg.batch_size == 1
+def _drops_last(n: int, cfg: TrainConfig, world: int = 1) -> bool:
+    """Whether the last training batch is dropped: when some process's share of it would hold fewer than two
+    samples (BatchNorm in training mode cannot normalise one), and only then."""
+    rest = n % cfg.batch_size
+    return 0 < rest < 2 * world
+
+
+def _batches(split, cfg: TrainConfig, generator: torch.Generator, augment: bool, world: int = 1):
     return split.batches(cfg.batch_size, shuffle=augment, generator=generator, augment=augment,
-                         drop_last=drop_last)
+                         drop_last=augment and _drops_last(len(split), cfg, world))
 
 
-def steps_per_epoch(n_train: int, cfg: TrainConfig) -> int:
-    steps = n_train // cfg.batch_size if n_train % cfg.batch_size == 1 else math.ceil(n_train / cfg.batch_size)
+def steps_per_epoch(n_train: int, cfg: TrainConfig, world: int = 1) -> int:
+    steps = n_train // cfg.batch_size if _drops_last(n_train, cfg, world) else math.ceil(n_train / cfg.batch_size)
     return min(steps, cfg.max_steps_per_epoch) if cfg.max_steps_per_epoch else steps
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, split, device: torch.device, batch_size: int = 256) -> float:
-    """Top-1 accuracy in eval mode (no drop-path, running BatchNorm statistics)."""
+    """Top-1 accuracy in eval mode (no drop-path, running BatchNorm statistics). Under torchrun the batches
+    are dealt to the ranks in turn and the hits summed (every rank must hold the same weights and buffers)."""
     if len(split) == 0:
         return float("nan")
     was_training = model.training
     model.eval()
+    rank, world = distributed.rank(), distributed.world_size()
     correct = torch.zeros((), dtype=torch.int64, device=device)
-    for x, y in split.batches(batch_size):
-        correct += (model(x.to(device)).argmax(1) == y.to(device)).sum()  # summed on the device: one sync
+    for i, (x, y) in enumerate(split.batches(batch_size)):
+        if i % world == rank:
+            correct += (model(x.to(device)).argmax(1) == y.to(device)).sum()  # summed on the device: one sync
     model.train(was_training)
-    return int(correct) / len(split)
+    return int(distributed.sum_over_ranks(correct)) / len(split)
 
 
 @dataclass
@@ -227,12 +241,14 @@ def _step(model: Network, x: torch.Tensor, y: torch.Tensor, optimizer: torch.opt
             loss = loss + cfg.auxiliary_weight * criterion(aux, y)
     if precision.scaler is not None:
         precision.scaler.scale(loss).backward()
+        distributed.average_gradients(model.parameters())   # under torchrun; before clipping, as one process
         precision.scaler.unscale_(optimizer)
         nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         precision.scaler.step(optimizer)
         precision.scaler.update()
     else:
         loss.backward()
+        distributed.average_gradients(model.parameters())
         nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         optimizer.step()
     return loss.detach().float(), (logits.detach().argmax(1) == y).sum()
@@ -285,9 +301,22 @@ def train(genotype: Genotype, cfg: TrainConfig, out_dir: str | Path, resume: boo
     ``out_dir/train.json`` (at the end). ``data`` skips loading the dataset (tests); ``stop_after_epochs``
     simulates an interruption and returns None; ``tensorboard`` also logs each epoch's record there;
     ``preemptible``: SIGTERM checkpoints at the next step and raises ``tnd.preemption.Preempted`` (the
-    command that owns the process sets it). Returns the contents of train.json."""
+    command that owns the process sets it). Returns the contents of train.json.
+
+    Under torchrun every rank calls this with the same arguments (see the module's docstring); the returned
+    record is the same on every rank."""
     out = Path(out_dir)
+    rank, world = distributed.rank(), distributed.world_size()
+    main = rank == 0
+    if not main:
+        echo, progress, tensorboard = (lambda _line: None), False, None
     ckpt_path, resume = open_run_folder(out, resume, CHECKPOINT, (RESULT,), "training run")
+    distributed.barrier()   # every rank has seen the folder as it was before rank 0 writes into it
+    if world > 1:
+        distributed.shared_seed(cfg.seed)   # refused on every rank if the ranks were given different seeds
+        if cfg.batch_size < 2 * world:
+            raise TndError(f"a batch of {cfg.batch_size} gives some of the {world} processes fewer than 2 samples "
+                           f"(BatchNorm needs 2); use --batch-size {2 * world} or more, or fewer processes")
     ckpt: dict[str, Any] | None = None
     if resume:
         ckpt = load_checkpoint(ckpt_path)
@@ -298,7 +327,8 @@ def train(genotype: Genotype, cfg: TrainConfig, out_dir: str | Path, resume: boo
         data = load_dataset(cfg.dataset, cfg.data_dir, seed=cfg.seed, val_fraction=0.0)
     elif data.name != cfg.dataset:
         raise ValueError(f"data is {data.name!r} but the config says {cfg.dataset!r}")
-    device = resolve_compute(cfg.device)
+    env = distributed.dist_env()
+    device = resolve_compute(cfg.device, env.local_rank if env.launched else None)
     configure_backends(device)
     data = data.to(device)  # the whole dataset on the GPU: batches and augmentation are drawn there
     precision = precision_for(cfg, device)
@@ -308,6 +338,7 @@ def train(genotype: Genotype, cfg: TrainConfig, out_dir: str | Path, resume: boo
     torch.manual_seed(cfg.seed)
     generator = torch.Generator().manual_seed(cfg.seed)
     model = _build(genotype, shape).to(device, memory_format=memory_format)
+    distributed.broadcast_module(model)   # seeded alike on every rank; rank 0's, to be sure (no-op alone)
     optimizer = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs, eta_min=cfg.lr_min)
     start, history, seconds = 0, [], 0.0
@@ -328,14 +359,18 @@ def train(genotype: Genotype, cfg: TrainConfig, out_dir: str | Path, resume: boo
     source = source or "genotype"
     echo(f"tnd train: {source} on {cfg.dataset}, {cfg.layers} cells, {cfg.channels} channels, "
          f"{params / 1e6:.3f}M params (without auxiliary head), {_epochs(cfg.epochs)} on {describe_compute(device)}, "
-         f"{precision.describe()}" + (f", resuming after epoch {start}" if start else ""))
+         f"{precision.describe()}" + (f", {world} processes (data-parallel, global batch {cfg.batch_size})"
+                                      if world > 1 else "") + (f", resuming after epoch {start}" if start else ""))
 
-    log = JsonlSink(out / LOG)
-    log.rewrite(history)   # a resumed run's log is its checkpoint's history, whatever was appended after it
-    sinks: list[Any] = [log]
-    if tensorboard is not None:
-        sinks.append(TensorBoardSink(tensorboard, step_key="epoch"))
-    steps = steps_per_epoch(len(data.train), cfg)
+    sinks: list[Any] = []
+    if main:
+        preemption.clear_stopped(out)   # a resumed run is going again
+        log = JsonlSink(out / LOG)
+        log.rewrite(history)   # a resumed run's log is its checkpoint's history, whatever was appended after it
+        sinks.append(log)
+        if tensorboard is not None:
+            sinks.append(TensorBoardSink(tensorboard, step_key="epoch"))
+    steps = steps_per_epoch(len(data.train), cfg, world)
     # On a GPU a step's loss is read back every few steps only (reading it waits for the GPU).
     read_every = 1 if device.type == "cpu" else 25
     timing: dict[str, Any] = {"start": None, "steps": 0, "done": False}
@@ -353,34 +388,45 @@ def train(genotype: Genotype, cfg: TrainConfig, out_dir: str | Path, resume: boo
             correct = torch.zeros((), dtype=torch.int64, device=device)
             seen, pending, first_step = 0, 0, 0
             epoch_rng = _rng_state(generator, device)   # to replay this epoch's data if it stops mid-way
-            batches = _batches(data.train, cfg, generator, augment=True)
+            batches = _batches(data.train, cfg, generator, augment=True, world=world)
             if partial is not None:
                 # Resumed mid-epoch: replay the data stream from the epoch's start to the step it stopped at
                 # (its batches and cutouts), then the global streams (drop-path) as they were there.
                 epoch_rng, first_step = partial["epoch_rng"], partial["step"]
                 _set_rng_state(epoch_rng, generator, device)
-                batches = _batches(data.train, cfg, generator, augment=True)
+                batches = _batches(data.train, cfg, generator, augment=True, world=world)
                 for _, (x, _y) in zip(range(first_step), batches):
                     if cfg.cutout:
                         cutout(x, cfg.cutout_length, generator)
                 _set_rng_state({**partial["rng"], "data": generator.get_state()}, generator, device)
-                total_loss += partial["total_loss"]
-                correct += partial["correct"]
-                seen, partial = partial["seen"], None
+                if len(partial.get("rank_buffers") or []) == world:   # this rank's own (else rank 0's, loaded)
+                    model.load_state_dict(partial["rank_buffers"][rank], strict=False)
+                if main:   # the totals are over all ranks' shares: counted once, by rank 0
+                    total_loss += partial["total_loss"]
+                    correct += partial["correct"]
+                    seen = partial["seen"]
+                partial = None
             for step, (x, y) in enumerate(batches, start=first_step):
                 if step >= steps:
                     break
-                if preemption.stop_requested():
-                    save_checkpoint(ckpt_path, {
-                        "genotype": genotype.to_dict(), "shape": shape, "dataset": cfg.dataset,
-                        "config": cfg.to_dict(), "epoch": epoch, "model": model.state_dict(),
-                        "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                        "rng": _rng_state(generator, device),
-                        "scaler": precision.scaler.state_dict() if precision.scaler is not None else None,
-                        "metrics": {"history": history, "seconds": seconds, "params": params},
-                        "partial": {"step": step, "epoch_rng": epoch_rng, "rng": _rng_state(generator, device),
-                                    "total_loss": float(total_loss), "correct": int(correct), "seen": seen},
-                    })
+                if _stop_requested(world):
+                    totals = _over_ranks(total_loss, correct, seen)
+                    # BN running statistics are per rank until the epoch's end: every rank's go into the file
+                    buffers = distributed.gather_objects([_buffers(model)], world) if world > 1 else None
+                    if main:
+                        save_checkpoint(ckpt_path, {
+                            "genotype": genotype.to_dict(), "shape": shape, "dataset": cfg.dataset,
+                            "config": cfg.to_dict(), "epoch": epoch, "model": model.state_dict(),
+                            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                            "rng": _rng_state(generator, device),
+                            "scaler": precision.scaler.state_dict() if precision.scaler is not None else None,
+                            "metrics": {"history": history, "seconds": seconds, "params": params},
+                            "partial": {"step": step, "epoch_rng": epoch_rng, "rng": _rng_state(generator, device),
+                                        "total_loss": totals[0], "correct": int(totals[1]), "seen": int(totals[2]),
+                                        **({"rank_buffers": buffers} if buffers else {})},
+                        })
+                        preemption.mark_stopped(out, ckpt_path, f"step {step} of epoch {epoch + 1}")
+                    distributed.barrier()   # no rank exits (and gets the others killed) before the file is written
                     raise preemption.Preempted(f"checkpoint written at step {step} of epoch {epoch + 1} in "
                                                f"{ckpt_path}; run the same command with --resume")
                 if not timing["done"] and step == min(_TIMING_SKIP, steps - 1) and steps > 1:
@@ -388,6 +434,8 @@ def train(genotype: Genotype, cfg: TrainConfig, out_dir: str | Path, resume: boo
                     timing["start"] = time.perf_counter()
                 if cfg.cutout:
                     x = cutout(x, cfg.cutout_length, generator)
+                if world > 1:   # every rank drew the same global batch and cutout: train on this rank's share
+                    x, y = x[rank::world], y[rank::world]
                 x, y = x.to(device, memory_format=memory_format), y.to(device)
                 loss, hits = _step(model, x, y, optimizer, cfg, precision)
                 total_loss += loss.double() * len(y)
@@ -404,14 +452,16 @@ def train(genotype: Genotype, cfg: TrainConfig, out_dir: str | Path, resume: boo
                                                      f"steps {first}-{first + timing['steps'] - 1} of this run"))
                         timing["done"] = True
                 if pending == read_every or step == steps - 1:
-                    mean_loss = float(total_loss) / seen
-                    if not math.isfinite(float(loss)) or not math.isfinite(mean_loss):
+                    sum_loss, hit, count = _over_ranks(total_loss, correct, seen)
+                    mean_loss = sum_loss / count
+                    if not math.isfinite(mean_loss):   # a non-finite loss on any rank makes the sum non-finite
                         raise TndError(f"training diverged at epoch {epoch + 1} (loss {float(loss)}); lower --lr"
                                        + ("" if precision.dtype is None else " or pass --no-amp"))
-                    bar.update(pending, epoch=f"{epoch + 1}/{cfg.epochs}", loss=mean_loss,
-                               acc=int(correct) / seen)
+                    bar.update(pending, epoch=f"{epoch + 1}/{cfg.epochs}", loss=mean_loss, acc=hit / count)
                     pending = 0
             scheduler.step()
+            distributed.average_buffers(model)   # BN running statistics of every rank's shares (no-op alone)
+            sum_loss, hit, count = _over_ranks(total_loss, correct, seen)
             _sync(device)
             epoch_seconds = time.perf_counter() - t0
             if not timing["done"]:  # a one-step epoch: the estimate comes from the whole epoch
@@ -419,22 +469,24 @@ def train(genotype: Genotype, cfg: TrainConfig, out_dir: str | Path, resume: boo
                 timing["done"] = True
             seconds += epoch_seconds
             record = {"epoch": epoch + 1, "lr": lr, "drop_path_prob": model.drop_path_prob,
-                      "train_loss": float(total_loss) / max(seen, 1), "train_accuracy": int(correct) / max(seen, 1)}
+                      "train_loss": sum_loss / max(count, 1), "train_accuracy": hit / max(count, 1)}
             if len(data.val):
                 record["val_accuracy"] = evaluate(model, data.val, device)
             record["seconds"] = epoch_seconds
             history.append(record)
-            save_checkpoint(ckpt_path, {
-                "genotype": genotype.to_dict(), "shape": shape, "dataset": cfg.dataset, "config": cfg.to_dict(),
-                "epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "rng": _rng_state(generator, device),
-                "scaler": precision.scaler.state_dict() if precision.scaler is not None else None,
-                "metrics": {"history": history, "seconds": seconds, "params": params},
-            })
+            if main:
+                save_checkpoint(ckpt_path, {
+                    "genotype": genotype.to_dict(), "shape": shape, "dataset": cfg.dataset, "config": cfg.to_dict(),
+                    "epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(), "rng": _rng_state(generator, device),
+                    "scaler": precision.scaler.state_dict() if precision.scaler is not None else None,
+                    "metrics": {"history": history, "seconds": seconds, "params": params},
+                })
             for sink in sinks:
                 sink(record)
             bar.write(epoch_line(record, cfg.epochs))
             if stop_after_epochs is not None and epoch + 1 >= stop_after_epochs and epoch + 1 < cfg.epochs:
+                distributed.barrier()
                 return None
     finally:
         if preemptible:
@@ -444,21 +496,43 @@ def train(genotype: Genotype, cfg: TrainConfig, out_dir: str | Path, resume: boo
             sink.close()
 
     test_accuracy = evaluate(model, data.test, device)
-    ckpt = load_checkpoint(ckpt_path)
-    ckpt["metrics"] = {**ckpt["metrics"], "test_accuracy": test_accuracy}
-    save_checkpoint(ckpt_path, ckpt)
+    distributed.write_rank_hash("train", model.state_dict().items())   # test hook; nothing without its variable
     result = {
         "genotype": genotype.to_dict(), "genotype_source": source, "dataset": cfg.dataset, "shape": shape,
         "config": cfg.to_dict(), "params": params, "params_M": params / 1e6, "test_accuracy": test_accuracy,
         "test_images": len(data.test), "epochs": cfg.epochs, "seconds": seconds,
-        "checkpoint": str(ckpt_path), "history": history,
+        "checkpoint": str(ckpt_path), "history": history, **({"processes": world} if world > 1 else {}),
     }
-    atomic.write_json(out / RESULT, result)
+    if main:
+        ckpt = load_checkpoint(ckpt_path)
+        ckpt["metrics"] = {**ckpt["metrics"], "test_accuracy": test_accuracy}
+        save_checkpoint(ckpt_path, ckpt)
+        atomic.write_json(out / RESULT, result)
+    distributed.barrier()   # leave when rank 0 has written its files
     echo(f"params {params / 1e6:.3f}M (without auxiliary head), test accuracy {test_accuracy:.4f} "
          f"({len(data.test)} images) after {_epochs(cfg.epochs)}, {seconds:.0f} s")
     echo(f"checkpoint: {ckpt_path}, results: {out / RESULT}, log: {out / LOG}; deploy with "
          f"`tnd export {ckpt_path} --out model.onnx`")
     return result
+
+
+def _stop_requested(world: int) -> bool:
+    """A stop asked of this process or, under torchrun, of any rank (one tiny collective), so all stop together."""
+    return preemption.stop_requested() if world == 1 else distributed.any_rank(preemption.stop_requested())
+
+
+def _buffers(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The model's floating-point buffers (BN running statistics) on the CPU."""
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()
+            if v.is_floating_point() and k not in dict(model.named_parameters())}
+
+
+def _over_ranks(total_loss: torch.Tensor, correct: torch.Tensor, seen: int) -> tuple[float, int, int]:
+    """(summed loss, hits, samples) of the epoch so far over every rank's shares (one read of the device)."""
+    t = torch.stack([total_loss.double(), correct.double(), torch.tensor(float(seen), dtype=torch.float64,
+                                                                           device=total_loss.device)])
+    loss, hits, count = distributed.sum_over_ranks(t).tolist()
+    return loss, int(hits), int(count)
 
 
 def epoch_line(record: dict[str, Any], epochs: int) -> str:

@@ -33,10 +33,8 @@ With one process nothing of this runs and the numbers are those of a plain run.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,6 +166,7 @@ class ProgressiveSearch:
         """Run (or continue) the search. Returns None if stopped early by ``stop_after_epochs``."""
         if self.main:
             self.out.mkdir(parents=True, exist_ok=True)
+            preemption.clear_stopped(self.out)   # a resumed run is going again
         if self.world > 1:
             distributed.shared_seed(self.cfg.seed)   # refused on every rank if the ranks were given different seeds
         entries, stage, todo = self._restore() if self.resume else self._start()
@@ -300,10 +299,13 @@ class ProgressiveSearch:
                 where = {"step": step, "val_drawn": val_drawn, "losses": restored + self._rank_mean(losses),
                          "rewards": rewards, "arch_state": streams.arch.get_state()}
                 self._save_checkpoint(Position(stage.pref, stage.index, e), stage, self._entries, partial=where)
+                at = (f"step {step} of epoch {e + 1} (stage {stage.index + 1}, preference "
+                      f"'{stage.preference.name}')")
+                if self.main:
+                    preemption.mark_stopped(self.out, self.ckpt_path, at)
                 distributed.barrier()   # no rank exits (and gets the others killed) before the checkpoint is written
-                raise preemption.Preempted(
-                    f"checkpoint written at step {step} of epoch {e + 1} (stage {stage.index + 1}, preference "
-                    f"'{stage.preference.name}') in {self.ckpt_path}; run the same command with --resume")
+                raise preemption.Preempted(f"checkpoint written at {at} in {self.ckpt_path}; run the same "
+                                           "command with --resume")
             lr = cosine_lr(cfg.weights.lr, cfg.weights.lr_min, e * steps + step, total_steps)
             for group in stage.w_opt.param_groups:
                 group["lr"] = lr
@@ -432,20 +434,11 @@ class ProgressiveSearch:
         return distributed.broadcast_object(entry) if self.world > 1 else entry
 
     def _test_rank_hash(self, stage: Stage) -> None:
-        """Test hook: with ``TND_TEST_RANK_HASH=DIR`` each rank appends a sha256 of its policy state and its
-        supernet's parameters at the end of each preference to DIR/rank<R>.hash (BN running statistics are
-        per rank and left out). Off, and writing nothing, without the variable."""
-        folder = os.environ.get("TND_TEST_RANK_HASH")
-        if not folder:
-            return
-        h = hashlib.sha256()
+        """Test hook (``tnd.distributed.write_rank_hash``): each rank's policy state and supernet parameters at
+        the end of each preference (BN running statistics are per rank and left out)."""
         named = [(f"policy.{k}", v) for k, v in stage.policy.state_dict().items() if torch.is_tensor(v)]
         named += [(f"supernet.{k}", v) for k, v in stage.supernet.named_parameters()]
-        for k, v in sorted(named, key=lambda kv: kv[0]):
-            h.update(k.encode())
-            h.update(v.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
-        with (Path(folder) / f"rank{self.rank}.hash").open("a") as f:
-            f.write(f"{stage.preference.name} {h.hexdigest()}\n")
+        distributed.write_rank_hash(stage.preference.name, named)
 
     def _finish_preference(self, stage: Stage) -> dict[str, Any]:
         """The member's architecture (derived from alpha, or the random baseline's best sample), its accuracy
