@@ -7,15 +7,17 @@ over the whole space, reference (1, 1), HV as a fraction of the exact front's (a
 
 Part 1, per latency column, seeds 0..S-1:
 - conditioned: ``tnd search --tabular ... --strategy conditioned --budget 300`` (one run, 300 distinct cells);
-  HV of its 5 derived members (the grid of 5 preferences), of 21 members derived afterwards from the same
-  run (``tnd derive --grid 21``, no reads), and of everything it read;
+  HV of its 5 members (5 of its refine grid's 21 preferences, placed by the hypervolume of the values it
+  read), of 21 members derived afterwards from the same run (``tnd derive --grid 21``: evenly spread, no
+  reads), of the best 5 of everything it read (by the read values: what any placement of 5 could reach) and
+  of everything it read;
 - series: bench_nb201's 5-member TND-NAS series with 300 cells per member (budget 1,500): HV of its 5
   derived members and of everything it read;
 - random: 300 uniformly random cells, HV of everything read.
 Part 2, zero-shot: one conditioned run trained on 5 columns (``--devices``, 300 cells), then, for each of the
 other 5, members derived from that column's reference-network latencies alone (``tnd lut reference
---from-table``; no query on that device): HV of 5 and 21 derived members; random search with 10 cells for
-scale.
+--from-table``; no query on that device, so no read values to place by): HV of 5 and 21 evenly spread derived
+members; random search with 10 cells for scale. On the training devices: the 5 placed members.
 
 Run: python benchmarks/bench_conditioned.py [--seeds 5] [--quick]
 """
@@ -40,7 +42,8 @@ import bench_nb201 as nb  # noqa: E402
 from tnd.data.tabular import TabularBenchmark  # noqa: E402
 from tnd.lut.reference import from_table  # noqa: E402
 from tnd.search.conditioned import simplex_grid  # noqa: E402
-from tnd.search.conditioned_tabular import derive_members  # noqa: E402
+from tnd.search.conditioned_tabular import derive_members, placed_weights  # noqa: E402
+from tnd.search.normalised_hv import hypervolume_subset  # noqa: E402
 from tnd.search.config import RewardConfig  # noqa: E402
 from tnd.search.tabular import TabularSearchConfig, cost_names, tabular_search  # noqa: E402
 from tnd.space.nb201 import NB201Arch  # noqa: E402
@@ -80,29 +83,43 @@ def rows_of(task, archs) -> np.ndarray:
 
 
 def derived(task, record, k: int, device: str | None = None, reference: Sequence[float] | None = None):
+    """K evenly spread preferences (`tnd derive --grid K` on a new device, or for K >= 21)."""
     return rows_of(task, derive_members(record, simplex_grid(2, k), device=device, reference_costs=reference))
+
+
+def placed(task, record, k: int, device: str):
+    """`tnd derive --grid K --device D` on a training device: the K placed by the run's read hypervolume."""
+    return rows_of(task, derive_members(record, placed_weights(record, k, device), device=device))
 
 
 def part_one(tasks, seeds: Sequence[int]) -> tuple[list[str], dict]:
     lines = ["### One conditioned run vs a 5-member series vs random, per device (val_cifar10)", "",
              f"HV fraction of the true front, mean +- sd over seeds {', '.join(map(str, seeds))}. conditioned: one run, "
-             f"{BUDGET} distinct cells; 'members' = the HV of the derived genotypes only, 'read' = of everything "
+             f"{BUDGET} distinct cells; 'members' = the HV of the derived genotypes only (the 5: placed among the "
+             "refine grid's 21 preferences by the hypervolume of the values the run read; the 21: evenly spread), "
+             "'best 5 read' = the 5 of everything read with the largest HV by the read values (the most any 5 "
+             "members placed from the reads can reach), 'read' = of everything "
              f"read. series: bench_nb201's TND-NAS series, {SERIES_MEMBERS} members x {BUDGET} cells "
              f"({SERIES_MEMBERS * BUDGET} in all). random: {BUDGET} cells.", "",
-             "| latency column | conditioned 5 members | conditioned 21 members | conditioned read | "
+             "| latency column | conditioned 5 members | conditioned 21 members | conditioned best 5 read | "
+             "conditioned read | "
              f"series 5 members ({SERIES_MEMBERS * BUDGET}) | series read ({SERIES_MEMBERS * BUDGET}) | random read "
              f"({BUDGET}) | 5 members >= series | 5 members >= {GOAL_HV} |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|"]
     summary = {}
     for task in tasks:
         bench = nb.task_benchmark(task)
-        c5, c21, cr, s5, sr, rr = [], [], [], [], [], []
+        c5, c21, cb, cr, s5, sr, rr = [], [], [], [], [], [], []
         for seed in seeds:
             out = conditioned_run(bench, seed)
             c5.append(nb.hv_fraction(task, rows_of(task, [NB201Arch.parse(e["genotype"]["arch"])
                                                            for e in out.entries])))
             c21.append(nb.hv_fraction(task, derived(task, out.conditioned, 21)))
-            cr.append(nb.hv_fraction(task, rows_of(task, out.queried)))
+            read = rows_of(task, out.queried)
+            cr.append(nb.hv_fraction(task, read))
+            worst, best = task.points[read].max(0), task.points[read].min(0)
+            cb.append(nb.hv_fraction(task, read[hypervolume_subset(task.points[read], worst + 0.1 * (worst - best),
+                                                                   SERIES_MEMBERS)]))
             bench.reset_queries()
             series = tabular_search(bench, nb.tnd_config(task, SERIES_MEMBERS * BUDGET, seed))
             s5.append(nb.hv_fraction(task, rows_of(task, [NB201Arch.parse(e["genotype"]["arch"])
@@ -115,9 +132,10 @@ def part_one(tasks, seeds: Sequence[int]) -> tuple[list[str], dict]:
         goal = statistics.fmean(c5) >= GOAL_HV
         summary[task.latency_column] = (ge, goal, statistics.fmean(c21) >= statistics.fmean(s5),
                                         statistics.fmean(c21) >= GOAL_HV,
-                                        statistics.fmean(cr) > statistics.fmean(rr))
-        lines.append(f"| {task.latency_column} | {_ms(c5)} | {_ms(c21)} | {_ms(cr)} | {_ms(s5)} | {_ms(sr)} | "
-                     f"{_ms(rr)} | {'yes' if ge else '**no**'} | {'yes' if goal else '**no**'} |")
+                                        statistics.fmean(cr) > statistics.fmean(rr),
+                                        *(statistics.fmean(v) for v in (c5, s5, cb)))
+        lines.append(f"| {task.latency_column} | {_ms(c5)} | {_ms(c21)} | {_ms(cb)} | {_ms(cr)} | {_ms(s5)} | "
+                     f"{_ms(sr)} | {_ms(rr)} | {'yes' if ge else '**no**'} | {'yes' if goal else '**no**'} |")
         print(lines[-1], flush=True)
     n = len(summary)
     count = lambda k: sum(v[k] for v in summary.values())  # noqa: E731
@@ -125,6 +143,13 @@ def part_one(tasks, seeds: Sequence[int]) -> tuple[list[str], dict]:
               f"budget) on {count(0)}/{n} columns and >= {GOAL_HV} on {count(1)}/{n}; 21 members derived from the "
               f"same run (no further reads) on {count(2)}/{n} and {count(3)}/{n}. Everything the conditioned run "
               f"read is ahead of random search's {BUDGET} cells on {count(4)}/{n} columns."]
+    missed = [(c, v) for c, v in summary.items() if not (v[0] and v[1])]
+    if missed:
+        lines += ["", "Not met: " + "; ".join(
+            f"{c} (5 members {v[5]:.4f} against the series' {v[6]:.4f} and {GOAL_HV}; the best 5 of everything "
+            f"the run read {v[7]:.4f}" + (": the cells read do not hold a better 5, so the shortfall is the "
+                                          "search's, not the placement's)" if v[7] < max(v[6], GOAL_HV) else ")")
+            for c, v in missed) + "."]
     return lines, summary
 
 
@@ -144,7 +169,7 @@ def part_two(path: Path, seeds: Sequence[int]) -> list[str]:
         seconds.append(time.perf_counter() - t0)
         reads.append(len(out.queried))
         for d, c in devices.items():
-            t5[c].append(nb.hv_fraction(tasks[c], derived(tasks[c], out.conditioned, 5, device=d)))
+            t5[c].append(nb.hv_fraction(tasks[c], placed(tasks[c], out.conditioned, 5, device=d)))
         for c in HELD_OUT:
             z5[c].append(nb.hv_fraction(tasks[c], derived(tasks[c], out.conditioned, 5, reference=reference[c])))
             z21[c].append(nb.hv_fraction(tasks[c], derived(tasks[c], out.conditioned, 21, reference=reference[c])))

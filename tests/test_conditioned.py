@@ -17,7 +17,8 @@ from tnd.lut.reference import ReferenceMeasurements
 from tnd.result_file import load_result
 from tnd.search.conditioned import (ConditionedPolicy, draw_weights, fit_to_best_read, parse_preference,
                                     reinforce_conditioned, rloo_advantages, simplex_grid, tchebycheff)
-from tnd.search.conditioned_tabular import z_of
+from tnd.search.conditioned_tabular import Placement, placed_weights, z_of
+from tnd.search.normalised_hv import hypervolume_2d, hypervolume_subset
 from tnd.search.policy import Policy, reinforce_loss
 from tnd.space.nb201 import NB201_OPS, NB201Arch
 from tnd.space.nb201.reference import REFERENCE_ARCHS
@@ -48,6 +49,45 @@ def test_leave_one_out_advantages_weights_and_grids():
     assert torch.allclose(w3.sum(-1), torch.ones(50)) and bool((w3 > 0).all())
     assert simplex_grid(2, 3) == [(1.0, 0.0), (0.5, 0.5), (0.0, 1.0)]
     assert len(simplex_grid(3, 3)) == 6 and all(abs(sum(g) - 1) < 1e-12 for g in simplex_grid(3, 4))
+
+
+def test_hypervolume_subset_is_the_best_k_of_a_2d_front_and_skips_dominated_and_repeated_points():
+    gen = torch.Generator().manual_seed(0)
+    ref = (1.1, 1.2)
+    for _ in range(40):
+        pts = torch.rand(9, 2, generator=gen).tolist()
+        pts += [pts[0], [0.99, 0.99]]                        # a repeat and a dominated point
+        for k in (1, 2, 3, 4):
+            picked = hypervolume_subset(pts, ref, k).tolist()
+            best = max(hypervolume_2d([pts[i] for i in c], ref) for c in itertools.combinations(range(11), k))
+            assert hypervolume_2d([pts[i] for i in picked], ref) == pytest.approx(best)
+            assert len(picked) <= k and 9 not in picked and 10 not in picked
+    assert hypervolume_subset([[0.5, 0.5], [0.5, 0.5], [2.0, 0.0]], ref, 3).tolist() == [0]   # 1 beats ref
+    with pytest.raises(ValueError):
+        hypervolume_subset([[0.5, 0.5]], ref, 0)
+
+
+def test_placement_picks_the_read_members_of_largest_hypervolume_not_the_evenly_spread_ones():
+    """7 candidate preferences; the run read 5 of their cells (the 4th's cell is the 3rd's). The evenly spread
+    3 ((1,0), (0.5,0.5), (0,1)) reach less of the read front than the best 3, which the placement takes;
+    an unread candidate is never a member, whatever it might score; too few read cells: evenly spread."""
+    grid = simplex_grid(2, 7)
+    read = [[0.0, 1.0], [0.05, 0.5], [0.3, 0.3], [0.3, 0.3], None, [0.9, 0.02], [1.0, 0.0]]
+    placement = Placement(grid, [f"c{i}" for i in range(7)], read, [1.1, 1.1])
+    assert placement.chosen(3) == [1, 2, 5]
+    even = [grid.index(w) for w in simplex_grid(2, 3)]
+    assert placement.read_hypervolume([1, 2, 5]) > placement.read_hypervolume(even)
+    assert placement.weights(3) == [grid[1], grid[2], grid[5]]
+    best = max(placement.read_hypervolume(c) for c in itertools.combinations([0, 1, 2, 5, 6], 3))
+    assert placement.read_hypervolume(placement.chosen(3)) == pytest.approx(best)
+    assert placement.weights(7) == simplex_grid(2, 7) and placement.weights(9) == simplex_grid(2, 9)
+    assert placement.chosen(6) is None and placement.weights(6) == simplex_grid(2, 6)   # 5 distinct read cells
+    again = Placement.from_dict(json.loads(json.dumps(placement.to_dict())))
+    assert again.weights(3) == placement.weights(3)
+    record = {"objectives": ["acc", "latency"], "placement": {"dev": placement.to_dict()}}
+    assert placed_weights(record, 3, "dev") == placement.weights(3)
+    assert placed_weights(record, 3, None) == simplex_grid(2, 3)          # a new device: nothing read on it
+    assert placed_weights({"objectives": ["acc", "latency"]}, 3, "dev") == simplex_grid(2, 3)   # an older run
 
 
 def test_parse_preference_and_its_errors():
@@ -148,7 +188,17 @@ def test_one_conditioned_run_spans_the_front_and_derive_is_deterministic_and_nee
     run = tmp_path / "run"
     result = _search(space_table, run, "--cost", "latency=lat_a")
     members = result["genotypes"]
-    assert [m["preference"]["weights"]["latency"] for m in members] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    # the 5 members are placed among the refine grid's 21 preferences by the read hypervolume
+    placed = result["conditioned"]["placement"]["lat_a"]
+    weights = [m["preference"]["weights"]["latency"] for m in members]
+    assert placed["chosen"] is not None and [w[1] for w in placed["chosen_weights"]] == weights
+    assert weights == sorted(weights) and len(set(weights)) == 5 and placed["why"].startswith("the largest")
+    assert all(placed["read"][i] is not None for i in placed["chosen"])      # every member a cell already read
+    known = [i for i, p in enumerate(placed["read"]) if p is not None]
+    best = max(hypervolume_2d([placed["read"][i] for i in c], placed["reference"])
+               for c in itertools.combinations(known, 5))
+    assert placed["read_hypervolume"] == pytest.approx(best)
+    assert placed["read_hypervolume"] >= placed["evenly_spread"]["read_hypervolume"]
     lat = [m["objectives"]["latency_ms"] for m in members]
     acc = [m["objectives"]["accuracy"] for m in members]
     assert lat == sorted(lat, reverse=True) and lat[0] > 2 * lat[-1] and acc[0] > acc[-1]

@@ -25,7 +25,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("run", metavar="RUN", help="the conditioned run's folder")
     p.add_argument("--preference", action="append", metavar="NAME=W,...",
                    help="a member's weights, e.g. latency=0.7 (the rest goes to accuracy); repeat for several")
-    p.add_argument("--grid", type=int, metavar="K", help="K evenly spread members (default 5)")
+    p.add_argument("--grid", type=int, metavar="K",
+                   help="K members (default 5). On a device the run trained on, placed as the run placed its "
+                        "own: the K preferences of its candidate grid (21) whose cells have the largest "
+                        "hypervolume by the values the run read (no new read); K evenly spread preferences on "
+                        "a new device (--device-features, nothing read on it), for K >= 21, or when fewer than "
+                        "K distinct non-dominated cells were read among the candidates")
     p.add_argument("--device", help="a device the run trained on (default: the first)")
     p.add_argument("--device-features", metavar="FILE",
                    help="a new device's reference measurements (`tnd lut reference`): derive for it zero-shot")

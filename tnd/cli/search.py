@@ -182,8 +182,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="with --strategy conditioned: train one policy across these devices' latency columns (at "
                         "least two); a new device is then derived zero-shot from its reference networks")
     p.add_argument("--grid", type=int, metavar="K",
-                   help="with --strategy conditioned: members derived at the end (K evenly spread preferences, "
-                        "default 5)")
+                   help="with --strategy conditioned: members derived at the end (default 5): the K preferences "
+                        "of the refine grid (21) whose cells have the largest hypervolume by the values read, so "
+                        "they spread along the front read (evenly spread K if fewer than K distinct front cells "
+                        "are among them); result.json's conditioned.placement records the choice")
     p.add_argument("--space", choices=("darts", "nb201"),
                    help="search space (config key 'space', default darts): the DARTS cells or the NAS-Bench-201 cell, "
                         "each as a supernet trained on the data; nb201 with --tabular reads a table instead")

@@ -18,8 +18,8 @@ from tnd.data.tabular import TabularBenchmark
 from tnd.errors import TndError
 from tnd.lut.reference import ReferenceMeasurements, reference_costs
 from tnd.result_file import RESULT_FORMAT, RESULT_NAME, load_result
-from tnd.search.conditioned import parse_preference, preference_record, simplex_grid
-from tnd.search.conditioned_tabular import FEATURE_COST, derive_members
+from tnd.search.conditioned import parse_preference, preference_record
+from tnd.search.conditioned_tabular import FEATURE_COST, derive_members, placed_weights
 from tnd.search.plots import plot_front
 from tnd.search.run import front_of
 from tnd.search.tabular import scored, summary_table, table_ranges
@@ -38,15 +38,18 @@ def conditioned_record(run: str | Path) -> tuple[dict[str, Any], dict[str, Any]]
     return result, record
 
 
-def weights_of(record: dict[str, Any], preferences: Sequence[str], grid: int | None) -> list[tuple[float, ...]]:
+def weights_of(record: dict[str, Any], preferences: Sequence[str], grid: int | None,
+               device: str | None) -> list[tuple[float, ...]]:
+    """The members' preferences: those given, or ``--grid K`` placed as the run placed its own members on a
+    training ``device`` (``placed_weights``), evenly spread on a new device (``device`` None)."""
     objectives = record["objectives"]
     if preferences and grid is not None:
-        raise TndError("give --preference (one member each) or --grid K (K evenly spread members), not both")
+        raise TndError("give --preference (one member each) or --grid K (K members), not both")
     if preferences:
         return [parse_preference(p, objectives) for p in preferences]
     if grid is not None and grid < 1:
         raise TndError(f"--grid must be at least 1, got {grid}")
-    return simplex_grid(len(objectives), grid or 5)
+    return placed_weights(record, grid or 5, device)
 
 
 def derive_run(run: str | Path, out: str | Path, preferences: Sequence[str] = (), grid: int | None = None,
@@ -58,7 +61,6 @@ def derive_run(run: str | Path, out: str | Path, preferences: Sequence[str] = ()
     it has one (to score the derived cells)."""
     t0 = time.perf_counter()
     result, record = conditioned_record(run)
-    weights = weights_of(record, preferences, grid)
     trained = list(record["devices"])
     multi = bool(record.get("uses_device_features"))
     if features is not None and device is not None:
@@ -68,6 +70,7 @@ def derive_run(run: str | Path, out: str | Path, preferences: Sequence[str] = ()
                        "--devices A=COL,B=COL to derive for new devices")
     if latency_column is not None and features is None:
         raise TndError("--latency-column scores a new device's cells; it goes with --device-features")
+    weights = weights_of(record, preferences, grid, None if features is not None else device or trained[0])
     if features is not None:
         measured = ReferenceMeasurements.load(features)
         name = measured.device

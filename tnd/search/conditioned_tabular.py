@@ -7,9 +7,10 @@ by the augmented Tchebycheff scalarisation of its normalised objectives under it
 a leave-one-out baseline within each z's group. Progressive shrinking keeps, per edge, the union over a
 grid of preferences (and every training device) of each one's top-k ops. After the budget, f is fitted
 so that each of a finer grid of preferences derives the best cell read for it (no new reads; see
-``fit_to_best_read``). Then a grid of members is derived per training device (argmax of f(z)), and f
-itself is returned, so any other member, or a
-device never trained on, is derived later from its reference networks' costs alone (``tnd derive``).
+``fit_to_best_read``). Then ``grid`` members are placed per training device (``place_members``): of that
+finer grid's preferences, the ``grid`` whose derived cells (already read) have the largest hypervolume by
+the objective values the run read; f itself is returned, so any other member, or a device never trained
+on, is derived later from its reference networks' costs alone (``tnd derive``).
 
 Normalisation, per device: error and each cost are mapped to [0, 1] over the min and max of the
 reference networks' values on that device (``tnd.space.nb201.reference``), which is all a new device
@@ -28,6 +29,8 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 
 from tnd.errors import TndError
+from tnd.search.normalised_hv import hypervolume_2d, hypervolume_subset
+from tnd.search.pareto import hypervolume
 from tnd.search.conditioned import (ACCURACY, ConditionedPolicy, device_features, draw_weights, normalise,
                                     fit_to_best_read, reinforce_conditioned, simplex_grid, tchebycheff)
 from tnd.search.progressive import seed_of
@@ -56,7 +59,7 @@ class ConditionedSettings:
     lr: float = 0.02                   # Adam on f (0.05 and 0.01 found less of the front)
     grad_clip: float = 5.0
     shrink_grid: int = 11              # preferences whose top-k ops are kept at each shrink
-    grid: int = 5                      # members derived per training device at the end
+    grid: int = 5                      # members per training device at the end (placed by place_members)
     refine_steps: int = 3000           # at most: the fit of f to the best cell read per preference, after the budget
     refine_grid: int = 21              # preferences (per training device) the fit makes derive their best read cell
 
@@ -93,13 +96,73 @@ class ConditionedOutcome:
     policy: ConditionedPolicy
     scales: dict[str, DeviceScale]                 # training device -> its normalisation and features
     log: list[dict[str, Any]] = field(default_factory=list)
+    placements: dict[str, "Placement"] = field(default_factory=dict)   # training device -> how its members were placed
 
     def record(self) -> dict[str, Any]:
-        """What result.json keeps to derive again: f, the objectives, each device's scale."""
+        """What result.json keeps to derive again: f, the objectives, each device's scale and placement."""
         return {"objectives": self.objectives, "reference_archs": [str(a) for a in REFERENCE_ARCHS],
                 "feature_cost": FEATURE_COST, "policy": self.policy.to_dict(),
                 "devices": {d: s.to_dict() for d, s in self.scales.items()},
-                "uses_device_features": len(self.scales) > 1}
+                "uses_device_features": len(self.scales) > 1,
+                "placement": {d: p.to_dict() for d, p in self.placements.items()}}
+
+
+PLACEMENT_RULE = ("of the candidate grid's preferences, the K whose derived cells have the largest hypervolume "
+                  "by the objective values the run read (normalised as in training; reference point: the worst "
+                  "read value of each objective plus 10% of its read range); K evenly spread preferences when "
+                  "fewer than K of the candidates' read cells are distinct and non-dominated")
+REFERENCE_MARGIN = 0.1   # the placement's reference point: 10% beyond the worst value read of each objective
+
+
+@dataclass
+class Placement:
+    """Where one training device's members sit: the candidate preferences (the refine grid), the cell f
+    derives for each and, where that cell was read, its normalised objectives as read; the reference point
+    of the hypervolume that chooses among them. ``weights(K)`` is what ``tnd derive --grid K`` gives."""
+
+    grid: list[tuple[float, ...]]
+    cells: list[str]
+    read: list[list[float] | None]                 # None: the candidate's cell was not read (not a candidate)
+    reference: list[float]
+    decision: dict[str, Any] = field(default_factory=dict)   # the run's own K: what was chosen, by which numbers
+
+    def chosen(self, k: int) -> list[int] | None:
+        """Indices into ``grid`` of the ``k`` members of the largest read hypervolume (grid order); None when
+        fewer than ``k`` distinct non-dominated read cells are among the candidates."""
+        known = [i for i, p in enumerate(self.read) if p is not None]
+        if not known or k >= len(self.grid):
+            return None
+        picked = hypervolume_subset([self.read[i] for i in known], self.reference, k)
+        return sorted(known[int(j)] for j in picked) if len(picked) == k else None
+
+    def weights(self, k: int) -> list[tuple[float, ...]]:
+        """The members' preferences for ``--grid K``: as many as the evenly spread grid of K has (K for two
+        objectives), placed by ``chosen``, or that evenly spread grid when ``chosen`` gives none."""
+        even = simplex_grid(len(self.reference), k)
+        chosen = self.chosen(len(even))
+        return even if chosen is None else [self.grid[i] for i in chosen]
+
+    def read_hypervolume(self, indices: Sequence[int]) -> float:
+        """Hypervolume, by the read values, of the candidates at ``indices`` (those read)."""
+        pts = [self.read[i] for i in indices if self.read[i] is not None]
+        if not pts:
+            return 0.0
+        return hypervolume_2d(pts, self.reference) if len(self.reference) == 2 else hypervolume(pts, self.reference)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rule": PLACEMENT_RULE, "grid": [list(w) for w in self.grid], "cells": self.cells,
+                "read": self.read, "reference": self.reference, **self.decision}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Placement":
+        return cls([tuple(w) for w in d["grid"]], list(d["cells"]), list(d["read"]), list(d["reference"]))
+
+
+def read_reference(points: Sequence[Sequence[float]]) -> list[float]:
+    """The placement's reference point: per objective, the worst read value plus 10% of the read range."""
+    worst = [max(col) for col in zip(*points)]
+    best = [min(col) for col in zip(*points)]
+    return [w + REFERENCE_MARGIN * (w - b) for w, b in zip(worst, best)]
 
 
 def z_of(weights: Sequence[float], scale: DeviceScale | None) -> torch.Tensor:
@@ -185,13 +248,41 @@ def conditioned_series(bench: Any, space: list[list[str]], costs: Sequence[str],
                 break
     if s.refine_steps:
         _refine(policy, bench, objectives, costs, names, key, scales, multi, s, log)
-    members = []
+    members, placements = [], {}
     for d in names:
-        for w in simplex_grid(len(objectives), s.grid):
+        placements[d] = place_members(policy, bench, objectives, costs, d, key, scales[d], multi, s.refine_grid,
+                                      s.grid)
+        for w in placements[d].weights(s.grid):
             arch = NB201Arch(tuple(policy.derive(z_of(w, scales[d] if multi else None))))
-            read(arch, "derived")
+            read(arch, "derived")   # already read when placed by the read hypervolume: no query then
             members.append((d, w, arch))
-    return ConditionedOutcome(objectives, members, policy, scales, log)
+    return ConditionedOutcome(objectives, members, policy, scales, log, placements)
+
+
+def place_members(policy: ConditionedPolicy, bench: Any, objectives: list[str], costs: Sequence[str], device: str,
+                  key: Callable[[str, str], str], scale: DeviceScale, multi: bool, grid: int, k: int) -> Placement:
+    """The candidates for ``device``'s members: f's cell for each preference of the ``grid`` and, for a cell
+    already read, its objectives as read (re-reading a row is free; an unread cell is not read here); and
+    the decision for the run's members (``--grid k``), with the evenly spread grid's read hypervolume beside it."""
+    norm = lambda row: scale.normalised(row.accuracy, {c: row.costs[key(c, device)] for c in costs})  # noqa: E731
+    known = lambda cells: [norm(bench.query(a)) if bench.was_queried(a) else None for a in cells]  # noqa: E731
+    derive = lambda ws: [NB201Arch(tuple(policy.derive(z_of(w, scale if multi else None)))) for w in ws]  # noqa: E731
+    weights = simplex_grid(len(objectives), grid)
+    cells = derive(weights)
+    placement = Placement(weights, [str(a) for a in cells], known(cells),
+                          read_reference([norm(bench.query(a)) for a in bench.queried]))
+    even = simplex_grid(len(objectives), k)
+    chosen = placement.chosen(len(even))
+    even_read = known(derive(even))
+    even_hv = (Placement(even, [], even_read, placement.reference).read_hypervolume(range(len(even)))
+               if all(p is not None for p in even_read) else None)
+    placement.decision = {
+        "members": len(even), "chosen": chosen, "chosen_weights": [list(w) for w in placement.weights(k)],
+        "read_hypervolume": placement.read_hypervolume(chosen) if chosen is not None else even_hv,
+        "evenly_spread": {"weights": [list(w) for w in even], "read_hypervolume": even_hv},
+        "why": ("the largest read hypervolume of any K of the candidates" if chosen is not None else
+                "fewer than K distinct non-dominated read cells among the candidates: evenly spread")}
+    return placement
 
 
 def _refine(policy: ConditionedPolicy, bench: Any, objectives: list[str], costs: Sequence[str], names: list[str],
@@ -233,3 +324,14 @@ def derive_members(record: Mapping[str, Any], weights: Sequence[Sequence[float]]
                                "give a new device's reference measurements with --device-features FILE")
             scale = DeviceScale(list(trained[device]["reference_costs"]), {})
     return [NB201Arch(tuple(policy.derive(z_of(w, scale)))) for w in weights]
+
+
+def placed_weights(record: Mapping[str, Any], k: int, device: str | None) -> list[tuple[float, ...]]:
+    """``tnd derive --grid K``'s preferences: on a training device whose placement the run recorded, the K of
+    its candidate grid of the largest read hypervolume (``Placement.weights``; K members or more than the
+    grid has, or too few distinct read cells: K evenly spread); on a new device (``device`` None: no cell
+    was read on it) or for a run recorded without placements, K evenly spread."""
+    placement = record.get("placement", {}).get(device) if device is not None else None
+    if placement is None:
+        return simplex_grid(len(record["objectives"]), k)
+    return Placement.from_dict(placement).weights(k)

@@ -105,3 +105,51 @@ def normalised_hypervolume(points, objective_range: ObjectiveRange) -> float:
     if len(pts) == 0:
         return 0.0
     return float(hypervolume(pts[pareto_front(pts)].tolist(), ref.tolist()))
+
+
+def hypervolume_subset(points, reference, k: int) -> np.ndarray:
+    """Indices of at most ``k`` of ``points`` whose hypervolume (bounded by ``reference``) is the largest,
+    sorted by the first objective. Two objectives: exact (dynamic programming over the sorted front,
+    O(k n^2)); more: greedy, each step adding the point of the largest gain (within 1 - 1/e of the best).
+    Points not below ``reference`` add nothing and are never chosen; so are dominated and repeated points
+    (fewer than ``k`` indices come back when fewer non-dominated distinct points beat the reference)."""
+    pts = _as_points(points)
+    ref = np.asarray(reference, dtype=np.float64)
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    inside = np.flatnonzero((pts < ref).all(1))
+    front = inside[pareto_front(pts[inside])] if len(inside) else inside
+    _, first = np.unique(pts[front], axis=0, return_index=True)   # one of each repeated point
+    front = front[np.sort(first)]
+    if len(front) <= k:
+        return front[np.lexsort(pts[front].T[::-1])]
+    if pts.shape[1] == 2:
+        return _subset_2d(pts, ref, front, k)
+    chosen: list[int] = []
+    for _ in range(k):
+        gains = [hypervolume(pts[chosen + [i]].tolist(), ref.tolist()) for i in front]
+        chosen.append(int(front[int(np.argmax(gains))]))
+        front = front[front != chosen[-1]]
+    out = np.asarray(chosen, dtype=np.int64)
+    return out[np.lexsort(pts[out].T[::-1])]
+
+
+def _subset_2d(pts: np.ndarray, ref: np.ndarray, front: np.ndarray, k: int) -> np.ndarray:
+    """Exact best ``k`` of a 2-D front (``front``: non-dominated, distinct, below ``ref``). Sorted by f0
+    (f1 then descends), a subset's area is sum_j (ref0 - x_j) (y_{j-1} - y_j) with y_0 = ref1."""
+    front = front[np.argsort(pts[front, 0], kind="stable")]
+    x, y = pts[front, 0], pts[front, 1]
+    n = len(front)
+    width = ref[0] - x
+    best = width * (ref[1] - y)                                  # one point: the last chosen is i
+    back = np.full((k, n), -1, dtype=np.int64)
+    for j in range(1, k):
+        gain = best[None, :] + width[:, None] * (y[None, :] - y[:, None])   # [i, p]: p chosen before i
+        gain[np.triu_indices(n)] = -np.inf                        # p < i only
+        back[j] = np.argmax(gain, 1)
+        best = gain[np.arange(n), back[j]]
+    i, picked = int(np.argmax(best)), []
+    for j in range(k - 1, -1, -1):
+        picked.append(i)
+        i = int(back[j, i])
+    return front[np.asarray(picked[::-1], dtype=np.int64)]
