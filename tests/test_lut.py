@@ -555,12 +555,43 @@ def test_sample_networks_cycles_shapes():
     with pytest.raises(TndError, match="shapes"):
         sample_networks(t, 3, 0)
     t.settings["shapes"] = [vars(SHAPE), vars(NetworkShape(16, 8, in_channels=1, input_size=8))]
-    nets = sample_networks(t, 4, 0)
-    assert [s.channels for s, _ in nets] == [8, 16, 8, 16]
+    family, nets = sample_networks(t, 4, 0)
+    assert family.name == "darts" and [s.channels for s, _ in nets] == [8, 16, 8, 16]
     used = {op for _, g in nets for op, _ in g.normal + g.reduce}
     assert used <= set(OPS)
-    again = sample_networks(t, 4, 0)
+    _, again = sample_networks(t, 4, 0)
     assert [g for _, g in again] == [g for _, g in nets]
+
+
+def test_an_nb201_table_is_validated_on_nb201_networks():
+    """A table built for an NB201 config (`tnd lut build --config nb201-digits`) lists NB201 shapes: validate
+    draws NB201 cells over the ops it measured (and `none`, which costs nothing), predicts them from their
+    parts, and builds NB201's own network to measure."""
+    from tnd.lut.validate import sample_networks
+    from tnd.space.nb201 import NB201Arch, NB201Shape, network_parts, space_parts
+
+    shape = NB201Shape(channels=8, cells_per_stage=1, in_channels=1, input_size=8)
+    measured_ops = ["skip_connect", "nor_conv_3x3", "avg_pool_3x3"]          # no 1x1 conv in this table
+    parts = space_parts([shape], ["none", *measured_ops])
+    t = _table(call_overhead_ms=OVERHEAD, energy_method="none")
+    t.settings["shapes"] = [shape.to_dict()]
+    for k in parts:
+        t.entries[str(k)] = _entry(OVERHEAD + 0.01, None)
+    family, nets = sample_networks(t, 12, 0)
+    assert family.name == "nb201" and all(s == shape for s, _ in nets)
+    used = {op for _, a in nets for op in a.ops}
+    assert used <= {"none", *measured_ops} and "none" in used and "nor_conv_1x1" not in used
+    for s, a in nets:
+        assert isinstance(a, NB201Arch)
+        assert all(str(k) in t.entries for k in family.parts(a, s)) and family.parts(a, s) == network_parts(a, s)
+        assert family.arch_record(a) == {"arch": str(a)}
+        assert family.build(a, s).eval()(torch.randn(1, 1, 8, 8)).shape == (1, 10)
+    t.settings["shapes"].append(vars(SHAPE))      # a DARTS shape beside it: one space per table
+    with pytest.raises(TndError, match="mixes nb201 and other"):
+        sample_networks(t, 4, 0)
+    t.settings["shapes"] = [{"channels": 8}]
+    with pytest.raises(TndError, match="not a network shape of a known space"):
+        sample_networks(t, 4, 0)
 
 
 def test_parse_key_round_trip():

@@ -1,6 +1,6 @@
 """``tnd lut validate``: does the table predict whole networks? Rank correlation, error, and a retest.
 
-Random genotypes at the widths and depths the table covers are predicted from the table, exported
+Random networks of the table's space (DARTS or NB201, told by its shape records) at the widths and depths it covers are predicted from the table, exported
 whole and measured with the same provider and threads, twice, in shuffled order. The two passes give
 the measurement's own ceiling (test-retest), the yardstick the table's agreement is read against. A
 linear calibration (measured ~ intercept + sum over part families of weight x the family's table sum) is
@@ -27,11 +27,7 @@ from tnd.lut.estimate import GROUP_ORDER, NetworkEstimate, calibration_fit, form
 from tnd.lut.runtime import describe, module_model, runtime_name, settings_for_table
 from tnd.lut.table import LookupTable
 from tnd.progress import Progress
-from tnd.space.genotype import Architecture, random_genotype
-from tnd.space.network import build_network
-from tnd.space.ops import PRIMITIVES
-from tnd.space.parts import network_parts
-from tnd.space.plan import NetworkShape
+from tnd.space.families import NetworkFamily, family_of_shape
 
 
 @dataclass
@@ -56,18 +52,23 @@ def agreement(predicted: np.ndarray, measured: np.ndarray) -> dict[str, float]:
             "ratio_mean": float((predicted / measured).mean())}
 
 
-def sample_networks(table: LookupTable, n: int, seed: int) -> list[tuple[NetworkShape, Any]]:
+def sample_networks(table: LookupTable, n: int, seed: int) -> tuple[NetworkFamily, list[tuple[Any, Any]]]:
+    """The table's network family and ``n`` random (shape, architecture) pairs, the shapes taken in turn."""
     shapes = table.settings.get("shapes")
     if not shapes:
         raise TndError(f"{table.name()} does not list the network shapes it covers (settings.shapes); rebuild it "
                        "with tools/build_lut.py")
-    ops = sorted({k.op for k in table.keys()} & set(PRIMITIVES))
+    where = f"{table.name()}: settings.shapes"
+    family = family_of_shape(shapes[0], where)
+    ops = family.sampled_ops(k.op for k in table.keys())
     rng = random.Random(seed)
     nets = []
     for i in range(n):
-        shape = NetworkShape.from_dict(shapes[i % len(shapes)], where=f"{table.name()}: settings.shapes")  # each in turn
-        nets.append((shape, random_genotype(rng, ops, ops)))
-    return nets
+        record = shapes[i % len(shapes)]
+        if family_of_shape(record, where) is not family:
+            raise TndError(f"{where} mixes {family.name} and other networks' shapes; validate one space per table")
+        nets.append((family.shape_from_dict(record, where), family.random_arch(rng, ops)))
+    return family, nets
 
 
 def validate_lut(req: ValidateRequest, echo: Callable[[str], None] = print) -> dict[str, Any]:
@@ -81,7 +82,7 @@ def validate_lut(req: ValidateRequest, echo: Callable[[str], None] = print) -> d
     check_device(preset, device)
     runtime = settings_for_table(table, req.runtime)
     batch = int(table.settings["batch_size"])
-    nets = sample_networks(table, req.samples, req.seed)
+    family, nets = sample_networks(table, req.samples, req.seed)
     echo(f"validating {table.name()} on {device.name} ({describe(runtime)}): {len(nets)} random networks, "
          "each measured twice in shuffled order")
 
@@ -93,13 +94,13 @@ def validate_lut(req: ValidateRequest, echo: Callable[[str], None] = print) -> d
                         plain_every=max(1, len(nets) // 4))
 
     exporting = bar("exporting")
-    for shape, g in nets:
-        t = raw.totals(network_parts(Architecture.from_genotype(g), shape))
+    for shape, arch in nets:
+        t = raw.totals(family.parts(arch, shape))
         predicted.append(t["latency"])
         predicted_energy.append(t["energy"])
         group_sums.append([t["groups"][k] for k in GROUP_ORDER])
         torch.manual_seed(req.seed)
-        net = build_network(g, shape=shape)
+        net = family.build(arch, shape)
         x = torch.randn(batch, *shape.input_chw())
         models.append(module_model(net, (x,), runtime, seed=req.seed))
         exporting.update(1)
@@ -123,17 +124,18 @@ def validate_lut(req: ValidateRequest, echo: Callable[[str], None] = print) -> d
     report = {
         "lut": str(table.path), "device": device.to_dict(), "runtime": runtime_name(runtime),
         "provider": runtime.provider, "threads": runtime.threads,
-        "samples": len(nets), "seed": req.seed, "repeats": req.repeats,
+        "space": family.name, "samples": len(nets), "seed": req.seed, "repeats": req.repeats,
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "raw": agreement(predicted, measured),
         "calibrated": {**agreement(leave_one_out(X, measured), measured), "method": "leave-one-out"},
         "retest": {"spearman": agreement(passes[0], passes[1])["spearman"],
                    "mean_change": float(np.mean(np.abs(passes[0] - passes[1]) / measured))},
         "fit": fit,
-        "networks": [{"shape": s.to_dict(), "genotype": g.to_dict(), "predicted_ms": float(pr),
+        "networks": [{"shape": s.to_dict(), "shape_name": family.describe_shape(s), **family.arch_record(a),
+                      "predicted_ms": float(pr),
                       "calibrated_ms": float(X[i] @ coef + intercept), "group_sums_ms": X[i].tolist(),
                       "measured_ms": float(m), "pass_ms": [float(passes[0][i]), float(passes[1][i])]}
-                     for i, ((s, g), pr, m) in enumerate(zip(nets, predicted, measured))],
+                     for i, ((s, a), pr, m) in enumerate(zip(nets, predicted, measured))],
     }
     if table.has_energy and not table.energy_is_estimate:
         report["energy"] = validate_energy(table, models, np.array(predicted_energy, dtype=float), req)
@@ -171,8 +173,7 @@ def per_shape(networks: list[dict[str, Any]], passes: list[np.ndarray]) -> list[
     """The same figures within one width/depth: the hard case, where networks differ only by their ops."""
     groups: dict[str, list[int]] = {}
     for i, n in enumerate(networks):
-        s = n["shape"]
-        groups.setdefault(f"C={s['channels']}, {s['layers']} cells, {s['input_size']}px", []).append(i)
+        groups.setdefault(n["shape_name"], []).append(i)
     out = []
     for name, idx in groups.items():
         if len(idx) < 5:

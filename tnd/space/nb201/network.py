@@ -45,6 +45,10 @@ class NB201Shape:
         """(channels, resolution) of each stage's cells."""
         return [(self.channels * 2 ** s, self.input_size // 2 ** s) for s in range(N_STAGES)]
 
+    def input_chw(self) -> tuple[int, int, int]:
+        """One input's (channels, height, width)."""
+        return (self.in_channels, self.input_size, self.input_size)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
