@@ -192,3 +192,18 @@ def test_latency_from_a_table_of_nb201_parts(tmp_path, digits, single_thread):
     table.save(path)
     with pytest.raises(TndError, match="lacks 1 of them"):
         build_costs(cfg, cfg.resolve_preferences())
+
+
+def test_the_nb201_cifar10_preset_plans_nb201s_protocol_without_data(capsys):
+    """The CIFAR-10 preset (no CIFAR here: a dry run reads no data): NB201's C=16, N=5 network at 32px, 25k
+    search-training images in batches of 64 for 50 epochs, and NB201's largest network at about 1.5M params."""
+    from tnd.cli.main import main
+
+    assert main(["search", "--config", "nb201-cifar10", "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert "(NB201: 16 channels, 3 stages of 5 cells, 32px)" in text
+    assert "25000 training images, batch 64" in text
+    rows = [r.split() for r in text.splitlines() if r.split()[:2] in (["1", "5"], ["2", "5"])]
+    assert [r[5] for r in rows] == ["9775", "9775"]                # ceil(25000 / 64) x 25 epochs per stage
+    params = [r for r in text.splitlines() if r.strip().startswith("params")][0].split()
+    assert params[1] == "0.073M" and 1.45 <= float(params[2].rstrip("M")) <= 1.6
