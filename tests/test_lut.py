@@ -543,6 +543,10 @@ def test_leave_one_out_recovers_exact_linear_data():
     fit = fit_groups(X, y, **exact)
     assert np.allclose(fit.coef, [2.0, 0.5, 3.0], atol=1e-8) and fit.intercept == pytest.approx(0.7, abs=1e-8)
     assert np.allclose(leave_one_out(X, y, **exact), y, rtol=1e-8)
+    # data whose best line has a negative intercept: the fit keeps it at 0, so no network predicts below 0
+    low = X @ np.array([0.3, 0.3, 0.3]) - 0.1
+    bent = fit_groups(X[low > 0], low[low > 0], **exact)
+    assert bent.intercept == 0.0 and bent.predict(np.full((1, 3), 1e-3))[0] > 0
     shrunk = fit_groups(X, y)                 # the default pulls each weight a little towards 1
     assert np.allclose(shrunk.coef, [2.0, 0.5, 3.0], rtol=0.1)
     assert np.all(np.abs(shrunk.coef - 1) <= np.abs(fit.coef - 1) + 1e-9)

@@ -172,7 +172,10 @@ def fit_groups(X: np.ndarray, y: np.ndarray, ridge: float = RIDGE, bounds: tuple
 
     Residuals are relative (divided by the measured figure): networks span 0.1 ms to tens of ms, and an
     unweighted fit would serve the largest and miss the small ones by tens of percent. ``fitted`` forces
-    which families are fitted (the bootstrap keeps the full fit's choice)."""
+    which families are fitted (the bootstrap keeps the full fit's choice). The intercept is a network's
+    fixed cost and is kept >= 0: a negative one fits the sampled networks by bending the line, then
+    predicts a negative latency for the cheapest networks of the space (seen on tiny 8x8 NB201 networks,
+    whose parts alone cost 5x what they cost in the network), which no search can use."""
     from scipy.optimize import lsq_linear
 
     X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
@@ -190,7 +193,7 @@ def fit_groups(X: np.ndarray, y: np.ndarray, ridge: float = RIDGE, bounds: tuple
         prior[:, 1:] = np.sqrt(ridge) * np.eye(len(free))
         A = np.vstack([A, prior])
         target = np.concatenate([target, np.full(len(free), np.sqrt(ridge))])
-    lo = np.r_[-np.inf, np.full(len(free), bounds[0])]
+    lo = np.r_[0.0, np.full(len(free), bounds[0])]
     hi = np.r_[np.inf, np.full(len(free), bounds[1])]
     sol = lsq_linear(A, target, bounds=(lo, hi), method="bvls").x
     coef[free] = sol[1:]
