@@ -17,11 +17,11 @@ from tnd import atomic
 from tnd.data.tabular import TabularBenchmark
 from tnd.errors import TndError
 from tnd.lut.reference import ReferenceMeasurements, reference_costs
-from tnd.result_file import RESULT_FORMAT, RESULT_NAME, load_result
+from tnd.result_file import RESULT_NAME, load_result
 from tnd.search.conditioned import parse_preference, preference_record
 from tnd.search.conditioned_tabular import FEATURE_COST, derive_members, placed_weights
 from tnd.search.plots import plot_front
-from tnd.search.run import front_of
+from tnd.search.run import result_record
 from tnd.search.tabular import scored, summary_table, table_ranges
 from tnd.space.nb201 import NB201Arch
 
@@ -104,12 +104,9 @@ def derive_run(run: str | Path, out: str | Path, preferences: Sequence[str] = ()
     bench = TabularBenchmark.load(cfg["table"], cfg["accuracy"], costs, NB201Arch.parse)
     entries = [{**e, **scored(bench.query(cell), {c: c for c in costs})} for e, cell in zip(entries_base, cells)]
     ranges = table_ranges(bench)
-    derived = {"format": RESULT_FORMAT, "config": cfg, "reward": [], "genotypes": entries,
-               **front_of(entries, list(ranges), ranges), "search_seconds": seconds, "cost_model_seconds": None,
-               "scoring_seconds": None, "warnings": [],
-               "derived_from": {"run": str(run), "device": name, "zero_shot": features is not None,
-                                "features": str(features) if features is not None else None,
-                                "latency_column": costs.get(FEATURE_COST)}}
+    derived = result_record(cfg, [], entries, seconds, ranges, derived_from={
+        "run": str(run), "device": name, "zero_shot": features is not None,
+        "features": str(features) if features is not None else None, "latency_column": costs.get(FEATURE_COST)})
     atomic.write_json(out / RESULT_NAME, derived)
     plot_path = plot_front(derived, out / "pareto.png") if plot else None
     echo("\n".join([summary_table(derived),

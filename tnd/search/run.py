@@ -84,24 +84,33 @@ def front_over(entries: list[dict[str, Any]], fields: list[str], lower: list[flo
     }
 
 
-def write_result(out: Path, cfg: SearchConfig, prefs: list[Preference], entries: list[dict[str, Any]],
-                 seconds: float, ranges: dict[str, CostRange], cost_seconds: float | None = None,
-                 scoring_seconds: float | None = None, warnings: list[str] | None = None,
-                 run: dict[str, Any] | None = None, write: bool = True) -> dict[str, Any]:
-    front = front_of(entries, list(ranges), ranges)
-    result = {
+def result_record(config: dict[str, Any], reward: list[dict[str, Any]], entries: list[dict[str, Any]],
+                  seconds: float, ranges: dict[str, CostRange], cost_seconds: float | None = None,
+                  scoring_seconds: float | None = None, warnings: list[str] | None = None,
+                  **extra: Any) -> dict[str, Any]:
+    """result.json's contents (one layout for searches, merges and derives): the members, their front and
+    normalised hypervolume over ``ranges``, timings, warnings, and ``extra`` top-level records."""
+    return {
         "format": RESULT_FORMAT,
-        "config": cfg.to_dict(),
-        "reward": [p.to_dict() for p in prefs],
+        "config": config,
+        "reward": reward,
         "genotypes": entries,
-        **front,
+        **front_of(entries, list(ranges), ranges),
         "search_seconds": seconds,
         "cost_model_seconds": cost_seconds,  # time inside the cost model (this process; a resume restarts it)
         "scoring_seconds": scoring_seconds,  # short trainings of the derived genotypes (derive.evaluate: train)
         "warnings": list(warnings or []),    # about the series as a whole (each member has its own)
+        **extra,
     }
-    if run is not None:
-        result["run"] = run   # where it computed (compute device, mixed precision) and whose costs it optimised
+
+
+def write_result(out: Path, cfg: SearchConfig, prefs: list[Preference], entries: list[dict[str, Any]],
+                 seconds: float, ranges: dict[str, CostRange], cost_seconds: float | None = None,
+                 scoring_seconds: float | None = None, warnings: list[str] | None = None,
+                 run: dict[str, Any] | None = None, write: bool = True) -> dict[str, Any]:
+    # run: where it computed (compute device, mixed precision) and whose costs it optimised
+    result = result_record(cfg.to_dict(), [p.to_dict() for p in prefs], entries, seconds, ranges, cost_seconds,
+                           scoring_seconds, warnings, **({"run": run} if run is not None else {}))
     if write:
         atomic.write_json(out / RESULT_NAME, result)
     return result
