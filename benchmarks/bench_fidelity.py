@@ -22,42 +22,44 @@ def run(quick: bool = False) -> str:
     return darts_section(quick) + "\n\n" + nb201_section(quick)
 
 
+def validated(table: Path, samples: int, quick: bool) -> tuple[dict, str]:
+    """`tnd lut validate` on ``table`` (its calibration not stored) and whether the issue's goal is met."""
+    from tnd.lut.validate import ValidateRequest, validate_lut
+
+    r = validate_lut(ValidateRequest(lut=str(table), samples=samples, repeats=40 if quick else 100,
+                                     save_calibration=False, progress=False, out=str(table.with_suffix(""))),
+                     echo=lambda s: None)
+    return r, ("met" if r["raw"]["spearman"] >= 0.9 and r["calibrated"]["mape"] <= 0.15 else "NOT met")
+
+
 def nb201_section(quick: bool = False) -> str:
     from tnd.lut.pipeline import BuildRequest, build_lut
-    from tnd.lut.validate import ValidateRequest, format_report, validate_lut
+    from tnd.lut.validate import format_report
     from tnd.search.lut_source import table_coverage
 
-    tmp = Path(tempfile.mkdtemp())
-    table = tmp / "nb201-cpu.json"
+    table = Path(tempfile.mkdtemp()) / "nb201-cpu.json"
     build_lut(BuildRequest(device="cpu", coverage=table_coverage(["nb201-cifar10"]), out=str(table), quick=quick,
                            energy="none", progress=False))
     samples = 12 if quick else 30
-    r = validate_lut(ValidateRequest(lut=str(table), samples=samples, repeats=40 if quick else 100,
-                                     save_calibration=False, progress=False, out=str(tmp / "nb201-cpu")),
-                     echo=lambda s: None)
-    goal = ("met" if r["raw"]["spearman"] >= 0.9 and r["calibrated"]["mape"] <= 0.15 else "NOT met")
+    r, goal = validated(table, samples, quick)
     return "\n".join([
         f"## LUT fidelity on NAS-Bench-201 networks: a table of NB201 parts against {samples} whole random cells "
         "(CPU, 1 thread, batch 1)", "",
         f"The table was built here by `tnd lut build --device cpu --config nb201-cifar10{' --quick' if quick else ''} "
-        "--energy none` (NB201's C=16, N=5 network at 32x32: stem, 3 x 5 cells, 2 residual blocks, head); networks are uniformly random NB201 cells (`none` "
-        "included, so some edges and nodes carry nothing), each exported whole and measured twice in "
-        "shuffled order.", "",
+        "--energy none` (NB201's C=16, N=5 network at 32x32: stem, 3 x 5 cells, 2 residual blocks, head); "
+        "networks are uniformly random NB201 cells (`none` included, so some edges and nodes carry nothing), "
+        "each exported whole and measured twice in shuffled order.", "",
         "```", format_report(r), "```", "",
         f"Same yardstick as the DARTS table (Spearman >= 0.9 and calibrated MAPE <= 15%): **{goal}**."])
 
 
 def darts_section(quick: bool = False) -> str:
-    from tnd.lut.validate import ValidateRequest, format_report, validate_lut
+    from tnd.lut.validate import format_report
 
-    tmp = Path(tempfile.mkdtemp())
-    table = tmp / "cpu.json"
+    table = Path(tempfile.mkdtemp()) / "cpu.json"
     shutil.copy(ROOT / "lut" / "cpu.json", table)   # the shipped table stays as it is
     samples = 12 if quick else 40
-    r = validate_lut(ValidateRequest(lut=str(table), samples=samples, repeats=40 if quick else 100,
-                                     save_calibration=False, progress=False, out=str(tmp / "cpu")),
-                     echo=lambda s: None)
-    goal = ("met" if r["raw"]["spearman"] >= 0.9 and r["calibrated"]["mape"] <= 0.15 else "NOT met")
+    r, goal = validated(table, samples, quick)
     return "\n".join([
         f"## LUT fidelity: lut/cpu.json against {samples} whole random networks (CPU, 1 thread, batch 1)", "",
         "Networks: random DARTS genotypes at every width/depth the table covers (digits 8x8: C=8/5 cells, "

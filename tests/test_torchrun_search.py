@@ -48,23 +48,34 @@ def _hashes(folder: Path) -> dict[str, str]:
     return {p.name: p.read_text() for p in sorted(folder.glob("rank*.hash"))}
 
 
+def config_folder(tmp_path_factory, name: str, config: dict) -> tuple[Path, Path]:
+    """A fresh folder for a module's runs and the config file they all read."""
+    root = tmp_path_factory.mktemp(name)
+    path = root / "tiny.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return root, path
+
+
+def finished_run(root: Path, argv_of) -> tuple[Path, Path, str]:
+    """An uninterrupted 2-process run into ROOT/full (``argv_of(out)``): its folder, the folder of its rank
+    hashes, and what it printed."""
+    out, hashes = root / "full", root / "full-hashes"
+    hashes.mkdir()
+    proc = subprocess.run(argv_of(out), env=_env(hashes), capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return out, hashes, proc.stdout
+
+
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
-    root = tmp_path_factory.mktemp("torchrun")
-    config = root / "tiny.yaml"
-    config.write_text(yaml.safe_dump(TINY))
-    return root, config
+    return config_folder(tmp_path_factory, "torchrun", TINY)
 
 
 @pytest.fixture(scope="module")
 def full_run(work):
-    """An uninterrupted 2-process search: its folder and the folder of its rank hashes."""
+    """An uninterrupted 2-process search."""
     root, config = work
-    out, hashes = root / "full", root / "full-hashes"
-    hashes.mkdir()
-    proc = subprocess.run(_argv(2, config, out), env=_env(hashes), capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return out, hashes, proc.stdout
+    return finished_run(root, lambda out: _argv(2, config, out))
 
 
 def test_two_processes_train_one_search_and_rank0_alone_writes(full_run):

@@ -12,11 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
-from test_torchrun_search import _env, _hashes, _worker, launcher
+from test_torchrun_search import _env, _hashes, _worker, config_folder, finished_run, launcher
 
 TRAIN = dict(dataset="digits", layers=5, channels=8, epochs=6, batch_size=32, lr=0.05, cutout=True, cutout_length=4,
              auxiliary=True, drop_path_prob=0.2, max_steps_per_epoch=10)
@@ -36,20 +35,14 @@ def _history(folder: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
-    root = tmp_path_factory.mktemp("torchrun-train")
-    config = root / "tiny.yaml"
-    config.write_text(yaml.safe_dump(TRAIN))
-    return root, config
+    return config_folder(tmp_path_factory, "torchrun-train", TRAIN)
 
 
 @pytest.fixture(scope="module")
 def full_run(work):
+    """An uninterrupted 2-process training."""
     root, config = work
-    out, hashes = root / "full", root / "full-hashes"
-    hashes.mkdir()
-    proc = subprocess.run(_argv(2, config, out), env=_env(hashes), capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return out, hashes, proc.stdout
+    return finished_run(root, lambda out: _argv(2, config, out))
 
 
 def test_two_processes_train_one_network_and_rank0_alone_writes(full_run):
