@@ -1,10 +1,12 @@
-"""One search under torchrun with 2 gloo processes on the CPU against 1 process at the same global batch.
+"""One search, and one training, under torchrun with 2 gloo processes on the CPU against 1 process at the same
+global batch.
 
-Both are real `tnd search` runs of one small digits config (`torchrun --standalone --nproc_per_node=2 -m tnd
+All are real `tnd search` (and `tnd train`) runs of one small digits config (`torchrun --standalone --nproc_per_node=2 -m tnd
 search ...` and `python -m tnd search ...`). Reported: wall time of each, whether the two ranks end with
 identical alpha and weights (per-rank hashes, ``TND_TEST_RANK_HASH``), and whether the two runs derive the
 same genotype (they need not: each rank's BN sees half the batch, and gradient sums are added in another
-order).
+order). The training part does the same for `tnd train --genotype DARTS_V2` (weights and BN statistics per
+rank; test accuracy of each run).
 
 What a CPU figure cannot predict for GPUs: on 2 CPU cores the two processes share the cores one process
 would use alone, gloo's all-reduce goes through shared memory, and tiny networks make communication the
@@ -37,9 +39,12 @@ CONFIG = {
     "policy": {"samples": 4, "alpha_every": 2},
     "reward": {"objectives": ["acc", "params"], "targets": {"params": "20k"}},
 }
+TRAIN = {"dataset": "digits", "layers": 5, "channels": 8, "epochs": 4, "batch_size": 64, "lr": 0.05,
+         "max_steps_per_epoch": 20}
 
 
-def launch(nproc: int | None, config: Path, out: Path, hashes: Path) -> float:
+def launch(nproc: int | None, command: list[str], out: Path, hashes: Path) -> float:
+    """Wall seconds of ``tnd COMMAND --out OUT`` in one process (None) or under torchrun with ``nproc``."""
     from tnd import distributed as D
 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
@@ -52,7 +57,7 @@ def launch(nproc: int | None, config: Path, out: Path, hashes: Path) -> float:
         exe = Path(sys.executable).with_name("torchrun")
         cmd = ([str(exe)] if exe.exists() else [sys.executable, "-m", "torch.distributed.run"]) + [
             "--standalone", f"--nproc_per_node={nproc}", "-m", "tnd"]
-    cmd += ["search", "--config", str(config), "--out", str(out), "--compute", "cpu", "--no-progress"]
+    cmd += [*command, "--out", str(out), "--compute", "cpu", "--no-progress"]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800)
     if proc.returncode:
@@ -60,7 +65,47 @@ def launch(nproc: int | None, config: Path, out: Path, hashes: Path) -> float:
     return time.perf_counter() - t0
 
 
+RUNS = (("1 process", None), ("2 processes (torchrun, gloo)", 2))
+
+
+def one_and_two(root: Path, command: list[str]) -> tuple[dict[str, float], dict[str, Path], bool]:
+    """Wall seconds and run folder of ``command`` in 1 and 2 processes, and whether the 2 ranks ended equal."""
+    seconds, outs = {}, {}
+    for name, nproc in RUNS:
+        out, hashes = root / f"out-{nproc}", root / f"hashes-{nproc}"
+        hashes.mkdir()
+        seconds[name] = launch(nproc, command, out, hashes)
+        outs[name] = out
+    rank_hashes = [p.read_text() for p in sorted((root / "hashes-2").glob("rank*.hash"))]
+    return seconds, outs, len(rank_hashes) == 2 and rank_hashes[0] == rank_hashes[1]
+
+
 def run(quick: bool = False) -> str:
+    return search_section(quick) + "\n\n" + train_section(quick)
+
+
+def train_section(quick: bool = False) -> str:
+    cfg = {**TRAIN, **({"max_steps_per_epoch": 6} if quick else {})}
+    root = Path(tempfile.mkdtemp())
+    config = root / "train.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    seconds, outs, same_ranks = one_and_two(root, ["train", "--genotype", "DARTS_V2", "--config", str(config)])
+    acc = {name: json.loads((out / "train.json").read_text())["test_accuracy"] for name, out in outs.items()}
+    two = RUNS[1][0]
+    lines = ["## torchrun: `tnd train` with 2 gloo processes against 1 process, same global batch (CPU)", "",
+             f"DARTS_V2 at {cfg['layers']} cells, {cfg['channels']} channels on digits, {cfg['epochs']} epochs of "
+             f"{cfg['max_steps_per_epoch']} steps, global batch {cfg['batch_size']}.", "",
+             "| run | wall s | test accuracy |", "|---|---|---|"]
+    lines += [f"| {name} | {seconds[name]:.1f} | {acc[name]:.4f} |" for name, _ in RUNS]
+    lines += ["",
+              f"- Both ranks end with identical weights and BN running statistics: {'yes' if same_ranks else '**no**'} "
+              "(sha256 of the whole state dict, per rank).",
+              f"- Speed: {seconds[RUNS[0][0]] / seconds[two]:.2f}x the 1-process speed, for the same reasons as the "
+              "search (2 cores shared, tiny network): nothing here predicts GPU scaling (not measured)."]
+    return "\n".join(lines)
+
+
+def search_section(quick: bool = False) -> str:
     import torch
 
     cfg = json.loads(json.dumps(CONFIG))
@@ -69,16 +114,9 @@ def run(quick: bool = False) -> str:
     root = Path(tempfile.mkdtemp())
     config = root / "config.yaml"
     config.write_text(yaml.safe_dump(cfg))
-    seconds, outs = {}, {}
-    for name, nproc in (("1 process", None), ("2 processes (torchrun, gloo)", 2)):
-        out, hashes = root / f"out-{nproc}", root / f"hashes-{nproc}"
-        hashes.mkdir()
-        seconds[name] = launch(nproc, config, out, hashes)
-        outs[name] = (out, hashes)
-    out2, hashes2 = outs["2 processes (torchrun, gloo)"]
-    rank_hashes = [p.read_text() for p in sorted(hashes2.glob("rank*.hash"))]
-    same_ranks = len(rank_hashes) == 2 and rank_hashes[0] == rank_hashes[1]
-    e1, e2 = (json.loads((o / "result.json").read_text())["genotypes"][0] for o in (outs["1 process"][0], out2))
+    seconds, outs, same_ranks = one_and_two(root, ["search", "--config", str(config)])
+    out2 = outs["2 processes (torchrun, gloo)"]
+    e1, e2 = (json.loads((o / "result.json").read_text())["genotypes"][0] for o in (outs["1 process"], out2))
     steps = sum(s["epochs"] for s in cfg["stages"]) * cfg["weights"]["steps_per_epoch"]
     lines = ["## torchrun: 2 gloo processes against 1 process, same global batch (CPU)", "",
              f"A small digits search ({len(cfg['stages'])} stages, {steps} weight steps, global batch "
