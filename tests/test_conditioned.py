@@ -15,8 +15,8 @@ from tnd.cli.main import main
 from tnd.errors import TndError
 from tnd.lut.reference import ReferenceMeasurements
 from tnd.result_file import load_result
-from tnd.search.conditioned import (ConditionedPolicy, draw_weights, fit_to_best_read, parse_preference,
-                                    reinforce_conditioned, rloo_advantages, simplex_grid, tchebycheff)
+from tnd.search.conditioned import (ConditionedPolicy, draw_weights, fit_to_best_read, gap_weights,
+                                    parse_preference, reinforce_conditioned, rloo_advantages, simplex_grid, tchebycheff)
 from tnd.search.conditioned_tabular import Placement, placed_weights, z_of
 from tnd.search.normalised_hv import hypervolume_2d, hypervolume_subset
 from tnd.search.policy import Policy, reinforce_loss
@@ -49,6 +49,23 @@ def test_leave_one_out_advantages_weights_and_grids():
     assert torch.allclose(w3.sum(-1), torch.ones(50)) and bool((w3 > 0).all())
     assert simplex_grid(2, 3) == [(1.0, 0.0), (0.5, 0.5), (0.0, 1.0)]
     assert len(simplex_grid(3, 3)) == 6 and all(abs(sum(g) - 1) < 1e-12 for g in simplex_grid(3, 4))
+
+
+def test_gap_weights_aim_the_tchebycheff_optimum_into_the_front_s_largest_gap():
+    gen = torch.Generator().manual_seed(0)
+    read = [(0.1, 0.9), (0.2, 0.8), (0.8, 0.2), (0.9, 0.9), (0.2, 0.8)]   # one dominated, one repeated
+    w = gap_weights(read, 200, gen)
+    # gaps (0.1,0.9)-(0.2,0.8), area 0.01, and (0.2,0.8)-(0.8,0.2), area 0.36: drawn in proportion
+    big = torch.isclose(w[:, 0], torch.tensor(0.5))
+    small = torch.isclose(w[:, 0], torch.tensor(0.85), atol=1e-3)        # 1/0.15 : 1/0.85, normalised
+    assert bool((big | small).all()) and 0.9 < float(big.float().mean()) < 1.0
+    # under the big gap's weights a cell inside the gap beats every front point read
+    inside = (0.45, 0.45)
+    best = max([*read, inside], key=lambda f: tchebycheff(f, w[big][0].tolist()))
+    assert best == inside
+    assert gap_weights([(0.1, 0.9)], 4, gen) is None                   # one point: no gap
+    assert gap_weights([(0.1, 0.9), (0.2, 0.95)], 4, gen) is None      # one front point
+    assert gap_weights([(0.1, 0.9, 0.5), (0.2, 0.8, 0.4)], 4, gen) is None   # three objectives: draw as usual
 
 
 def test_hypervolume_subset_is_the_best_k_of_a_2d_front_and_skips_dominated_and_repeated_points():
@@ -308,3 +325,25 @@ def test_three_objectives_one_run_a_simplex_of_members(space_table, tmp_path):
     assert main(["derive", str(tmp_path / "three"), "--preference", "latency=0.3,energy=0.3", "--out", str(out)]) == 0
     (one,) = load_result(out / "result.json")["genotypes"]
     assert one["preference"]["weights"] == pytest.approx({"acc": 0.4, "latency": 0.3, "energy": 0.3})
+
+
+def test_the_last_share_of_the_reads_aims_at_the_read_front_s_gaps(space_table, tmp_path):
+    from tnd.search.conditioned_tabular import ConditionedSettings
+    from tnd.search.tabular import TabularSearchConfig
+
+    assert ConditionedSettings().gap_share > 0
+    run = tmp_path / "gaps"
+    _search(space_table, run, "--cost", "latency=lat_a")
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    steps = [e for e in log if e.get("event") == "alpha"]
+    aimed = [e for e in steps if e.get("aimed_at_gaps")]
+    first = steps.index(aimed[0])
+    assert aimed and all(e.get("aimed_at_gaps") for e in steps[first:])   # the phase runs to the end
+    start = next(e["queries"] for e in log if e.get("event") == "stage")   # the reference networks read
+    span = 120 - 5 - start                                                 # the budget less the 5 members' reserve
+    gap_start = start + span - int(span * ConditionedSettings().gap_share)
+    assert steps[first - 2]["queries"] < gap_start <= steps[first - 1]["queries"]   # queries before each step
+    for bad in (-0.1, 1.0):
+        with pytest.raises(TndError, match="gap_share"):
+            TabularSearchConfig(name="x", costs={"latency": "lat_a"}, budget=120, strategy="conditioned",
+                                conditioned=ConditionedSettings(gap_share=bad))

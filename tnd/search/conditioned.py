@@ -21,6 +21,7 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from tnd.errors import TndError
+from tnd.search.normalised_hv import pareto_front
 from tnd.search.policy import masked_log_softmax, sample_ops, shrink_alive
 
 ACCURACY = "acc"
@@ -62,6 +63,30 @@ def draw_weights(n: int, m: int, generator: torch.Generator) -> torch.Tensor:
         return torch.stack([1 - u, u], -1).float()
     e = -torch.log(torch.rand(n, m, generator=generator, dtype=torch.float64).clamp_min(1e-12))
     return (e / e.sum(-1, keepdim=True)).float()
+
+
+def gap_weights(points: Sequence[Sequence[float]], n: int, generator: torch.Generator,
+                floor: float = 1e-3) -> torch.Tensor | None:
+    """``n`` two-objective preference vectors aimed at the gaps of the front of ``points`` (normalised
+    objectives read so far, lower is better): each gap between neighbouring front points is drawn with
+    probability proportional to the area a new point inside it could add (its rectangle), and its weights
+    point the Tchebycheff ray from the origin at the rectangle's centre t (w proportional to 1/t, each t_k
+    at least ``floor``), so the cell that maximises the reward there lies in the gap if one does. None when
+    the front has fewer than two points or no gap has area (then draw as usual)."""
+    pts = torch.tensor([list(p) for p in points], dtype=torch.float64)
+    if pts.ndim != 2 or pts.shape[0] < 2 or pts.shape[1] != 2:
+        return None
+    front = torch.unique(pts[torch.as_tensor(pareto_front(pts.numpy()))], dim=0)   # sorted by the first objective
+    if front.shape[0] < 2:
+        return None
+    lo, hi = front[:-1], front[1:]                   # neighbours along the front, by the first objective
+    area = (hi[:, 0] - lo[:, 0]) * (lo[:, 1] - hi[:, 1])
+    if not bool((area > 0).any()):
+        return None
+    pick = torch.multinomial(area / area.sum(), n, replacement=True, generator=generator)
+    centre = ((lo[pick] + hi[pick]) / 2).clamp_min(floor)
+    w = 1.0 / centre
+    return (w / w.sum(-1, keepdim=True)).float()
 
 
 def simplex_grid(m: int, k: int) -> list[tuple[float, ...]]:
