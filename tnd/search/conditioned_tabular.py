@@ -28,8 +28,9 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 
 from tnd.errors import TndError
-from tnd.search.conditioned import (ACCURACY, ConditionedPolicy, device_features, draw_weights, normalise,
-                                    fit_to_best_read, reinforce_conditioned, simplex_grid, tchebycheff)
+from tnd.search.conditioned import (ACCURACY, ConditionedPolicy, ConditionedSettings, device_features, draw_weights,
+                                    fit_to_best_read, normalise, preference_input, reinforce_conditioned,
+                                    simplex_grid, tchebycheff)
 from tnd.search.progressive import seed_of
 from tnd.space.nb201 import N_EDGES, NB201_OPS, NB201Arch
 from tnd.space.nb201.reference import REFERENCE_ARCHS
@@ -44,21 +45,6 @@ def device_cost_key(device: str) -> str:
 
 def is_device_cost(key: str) -> bool:
     return DEVICE_SEP in key
-
-
-@dataclass
-class ConditionedSettings:
-    """The conditioned policy's settings; the defaults were chosen on val_cifar10 x latency_ms_1080ti_1."""
-
-    hidden: int = 32                   # f's hidden width (0: f is linear in z)
-    preferences_per_step: int = 4      # weight vectors (and devices) drawn per alpha step
-    samples_per_preference: int = 3    # cells drawn per weight vector (the leave-one-out group)
-    lr: float = 0.02                   # Adam on f (0.05 and 0.01 found less of the front)
-    grad_clip: float = 5.0
-    shrink_grid: int = 11              # preferences whose top-k ops are kept at each shrink
-    grid: int = 5                      # members derived per training device at the end
-    refine_steps: int = 3000           # at most: the fit of f to the best cell read per preference, after the budget
-    refine_grid: int = 21              # preferences (per training device) the fit makes derive their best read cell
 
 
 @dataclass
@@ -103,10 +89,9 @@ class ConditionedOutcome:
 
 
 def z_of(weights: Sequence[float], scale: DeviceScale | None) -> torch.Tensor:
-    """f's input: the weights centred on the uniform preference (so f's bias holds the average policy and
-    its head how a preference moves it), then (when devices are trained on) the device's features."""
-    w = torch.tensor(list(weights), dtype=torch.float32)
-    w = w - 1.0 / len(w)
+    """f's input: the centred weights (``preference_input``), then (when devices are trained on) the
+    device's features."""
+    w = preference_input(weights)
     return w if scale is None else torch.cat([w, scale.features()])
 
 
