@@ -72,7 +72,7 @@ def run_tabular(args: argparse.Namespace) -> int:
     """``--tabular``: accuracy and costs read from a table (NAS-Bench-201 style) instead of a supernet and a LUT."""
     from tnd.schema import from_data
     from tnd.search.config import PreferenceConfig, RewardConfig
-    from tnd.search.conditioned_tabular import ConditionedSettings
+    from tnd.search.conditioned import ConditionedSettings
     from tnd.search.tabular import run_tabular_search
 
     if args.space != "nb201":
@@ -124,8 +124,14 @@ def run(args: argparse.Namespace) -> int:
             raise TndError("--member runs one member of a supernet search's series; a --tabular search reads "
                            "the table once for the whole series, so leave --member out")
         return run_tabular(args)
+    if args.devices:
+        raise TndError("--devices trains one policy across a table's latency columns; it goes with --tabular (a "
+                       "supernet search optimises its config's one cost model)")
     args.config = str(config_path(args.config, "search")) if args.config else None
-    cfg = load_search_config(args.config, {**overrides_from(args), **parse_set(args.set)})
+    grid = {"conditioned.grid": args.grid} if args.grid is not None else {}
+    cfg = load_search_config(args.config, {**overrides_from(args), **grid, **parse_set(args.set)})
+    if grid and cfg.strategy != "conditioned":
+        raise TndError("--grid is for --strategy conditioned (one policy for the whole front); add it")
     if args.member is not None:
         from tnd.search.config import select_member
 
@@ -176,8 +182,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="tnd: policy gradient on alpha; random: the equal-budget baseline (uniformly sampled "
                         "supernet, as many uniform samples scored as the policy scores, the best by the reward kept; with --tabular: "
                         "--budget uniformly random distinct cells read, each member the best of them by its reward); "
-                        "conditioned (with --tabular): one policy conditioned on the preference (and device) for the "
-                        "whole front in one run; derive any member afterwards with `tnd derive RUN`")
+                        "conditioned: one policy conditioned on the preference (and, with --tabular, the device) for "
+                        "the whole front in one run, one supernet trained once; derive any member afterwards with "
+                        "`tnd derive RUN`")
     p.add_argument("--devices", metavar="NAME=COLUMN,...",
                    help="with --strategy conditioned: train one policy across these devices' latency columns (at "
                         "least two); a new device is then derived zero-shot from its reference networks")

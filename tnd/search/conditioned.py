@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
 
 import torch
 
@@ -27,6 +28,31 @@ from tnd.search.policy import masked_log_softmax, sample_ops, shrink_alive
 ACCURACY = "acc"
 SCALARISATION = "augmented Tchebycheff over normalised objectives"   # how a member's weights score a cell
 TCHEBYCHEFF_RHO = 0.05   # the augmentation term: breaks ties of the max between the weighted objectives
+
+
+
+
+@dataclass
+class ConditionedSettings:
+    """The conditioned policy's settings; the defaults were chosen on val_cifar10 x latency_ms_1080ti_1. The
+    supernet search (``tnd.search.conditioned_supernet``) reads them from the config's ``conditioned``
+    section; the fit after the budget (``refine_*``) and the aimed last phase (``gap_share``) are the tabular
+    search's alone."""
+
+    hidden: int = 32                   # f's hidden width (0: f is linear in z)
+    preferences_per_step: int = 4      # weight vectors (and devices) drawn per alpha step
+    samples_per_preference: int = 3    # cells drawn per weight vector (the leave-one-out group)
+    lr: float = 0.02                   # Adam on f (0.05 and 0.01 found less of the front)
+    grad_clip: float = 5.0
+    shrink_grid: int = 11              # preferences whose top-k ops are kept at each shrink
+    grid: int = 5                      # members per training device at the end (tabular: placed by place_members)
+    refine_steps: int = 3000           # at most: the fit of f to the best cell read per preference, after the budget
+    refine_grid: int = 21              # preferences (per training device) the fit makes derive their best read cell
+    # tabular only: the last share of the training reads draws each preference aimed at a gap of the front read
+    # so far (gap_weights; two objectives only). 0.5 chosen on val_cifar10, 10 latency columns, 5-member HV
+    # fraction, mean over columns: 0 -> 0.9795 (seeds 0-4) / 0.9784 (seeds 5-9); 0.4 -> 0.9813; 0.5 -> 0.9814 /
+    # 0.9800; 0.8 -> 0.9810; half the preferences aimed (0.5 or 0.8 of the reads) 0.9808 / 0.9798
+    gap_share: float = 0.5
 
 
 # ---- pure maths -------------------------------------------------------------------------------
@@ -44,6 +70,13 @@ def tchebycheff(f: Sequence[float], weights: Sequence[float], rho: float = TCHEB
 def normalise(value: float, lo: float, hi: float) -> float:
     """``value`` on [lo, hi] -> [0, 1] (outside the range it extrapolates; a flat range maps to 0)."""
     return 0.0 if hi <= lo else (value - lo) / (hi - lo)
+
+
+def normalise_over(points: Sequence[Sequence[float]]) -> list[list[float]]:
+    """Each objective (column) of ``points`` mapped to [0, 1] over its min and max among them."""
+    columns = list(zip(*points))
+    ranges = [(min(c), max(c)) for c in columns]
+    return [[normalise(v, lo, hi) for v, (lo, hi) in zip(p, ranges)] for p in points]
 
 
 def rloo_advantages(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
@@ -99,6 +132,22 @@ def simplex_grid(m: int, k: int) -> list[tuple[float, ...]]:
     d = k - 1
     out = [tuple(c / d for c in combo) for combo in itertools.product(range(d + 1), repeat=m) if sum(combo) == d]
     return sorted(out, reverse=True)
+
+
+def preference_input(weights: Sequence[float]) -> torch.Tensor:
+    """f's preference input: the weights centred on the uniform preference (so f's bias holds the average
+    policy and its head how a preference moves it)."""
+    w = torch.tensor(list(weights), dtype=torch.float32)
+    return w - 1.0 / len(w)
+
+
+def union_top_k(alphas: Iterable[torch.Tensor], alive: torch.Tensor, keep: int) -> torch.Tensor:
+    """The alive mask that keeps, on each edge, the union over ``alphas`` (one edges x ops table per
+    preference) of each one's top-``keep`` alive ops: an op strong for *some* preference survives."""
+    union = torch.zeros_like(alive)
+    for alpha in alphas:
+        union |= shrink_alive(alpha, alive, keep)
+    return union
 
 
 def device_features(reference_costs: Sequence[float]) -> torch.Tensor:
@@ -187,10 +236,10 @@ class ConditionedPolicy(torch.nn.Module):
         # (the caller centres z: the bias holds the average policy, the head how z moves it)
         return self.bias + self.head(h).view(*z.shape[:-1], self.n_edges, len(self.ops))
 
-    def log_probs(self, zs: torch.Tensor, choices: torch.Tensor) -> torch.Tensor:
-        """log pi(choice_i | z_i) for a batch: zs (batch x n_inputs), choices (batch x edges)."""
+    def log_probs(self, zs: torch.Tensor, choices: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
+        """log pi(choice_i | z_i) for a batch: zs (batch x n_inputs), choices (batch x edges, or one row each)."""
         logp = masked_log_softmax(self.alpha(zs), self.alive)
-        return logp.gather(-1, choices.unsqueeze(-1)).squeeze(-1).sum(-1)
+        return logp.gather(-1, torch.stack(list(choices)).unsqueeze(-1)).squeeze(-1).sum(-1)
 
     def sample(self, z: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         return sample_ops(self.alpha(z).detach(), self.alive, generator)
@@ -206,9 +255,7 @@ class ConditionedPolicy(torch.nn.Module):
         """Keep, on each edge, the union over ``zs`` of each z's top-``keep`` alive ops, so no region of the
         front loses the ops it needs. Returns how many ops were dropped."""
         with torch.no_grad():
-            union = torch.zeros_like(self.alive)
-            for z in zs:
-                union |= shrink_alive(self.alpha(z), self.alive, keep)
+            union = union_top_k((self.alpha(z) for z in zs), self.alive, keep)
         dropped = int(self.alive.sum() - union.sum())
         self.alive.copy_(union)
         return dropped
@@ -266,13 +313,15 @@ def fit_to_best_read(policy: ConditionedPolicy, optimiser: torch.optim.Optimizer
     return hit_rate()
 
 
-def reinforce_conditioned(policy: ConditionedPolicy, optimiser: torch.optim.Optimizer,
+def reinforce_conditioned(policy: Any, optimiser: torch.optim.Optimizer,
                           zs: Sequence[torch.Tensor], choices: Sequence[torch.Tensor], rewards: torch.Tensor,
                           group_size: int, grad_clip: float) -> float:
     """One REINFORCE step on f: descend -mean(A_i log pi(a_i | z_i)), A the leave-one-out advantages of
-    consecutive groups of ``group_size`` samples (one group per z). Returns the loss."""
+    consecutive groups of ``group_size`` samples (one group per z). Returns the loss.
+    ``policy`` is a ``ConditionedPolicy`` or anything with its ``log_probs(zs, choices)`` and parameters (the
+    supernet search's policy over several cell types, whose choices are one mapping per sample)."""
     adv = rloo_advantages(rewards, group_size).float()
-    loss = -(adv * policy.log_probs(torch.stack(list(zs)), torch.stack(list(choices)))).mean()
+    loss = -(adv * policy.log_probs(torch.stack(list(zs)), choices)).mean()
     optimiser.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(policy.parameters(), grad_clip)

@@ -14,14 +14,19 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from tnd import atomic
+from tnd.data import load_dataset
 from tnd.data.tabular import TabularBenchmark
 from tnd.errors import TndError
 from tnd.lut.reference import ReferenceMeasurements, reference_costs
 from tnd.result_file import RESULT_NAME, load_result
-from tnd.search.conditioned import parse_preference, preference_record
+from tnd.schema import from_data
+from tnd.search.conditioned import parse_preference, preference_input, preference_record
+from tnd.search.conditioned_supernet import ConditionedSupernetSearch, conditioned_preference, policy_of
 from tnd.search.conditioned_tabular import FEATURE_COST, derive_members, placed_weights
+from tnd.search.config import SearchConfig
 from tnd.search.plots import plot_front
-from tnd.search.run import result_record
+from tnd.search.run import build_costs, hypervolume_ranges, result_record
+from tnd.search.run import summary_table as supernet_summary
 from tnd.search.tabular import scored, summary_table, table_ranges
 from tnd.space.nb201 import NB201Arch
 
@@ -34,7 +39,7 @@ def conditioned_record(run: str | Path) -> tuple[dict[str, Any], dict[str, Any]]
     record = result.get("conditioned")
     if not isinstance(record, dict):
         raise TndError(f"{run} is not a conditioned search (its members are in its result.json already); "
-                       "`tnd derive` needs a run of `tnd search --tabular ... --strategy conditioned`")
+                       "`tnd derive` needs a run of `tnd search --strategy conditioned`")
     return result, record
 
 
@@ -61,6 +66,12 @@ def derive_run(run: str | Path, out: str | Path, preferences: Sequence[str] = ()
     it has one (to score the derived cells)."""
     t0 = time.perf_counter()
     result, record = conditioned_record(run)
+    if record.get("kind") == "supernet":
+        if device is not None or features is not None or latency_column is not None:
+            raise TndError("a supernet run's policy has no device input (it optimised its config's cost model "
+                           "alone); leave --device, --device-features and --latency-column out")
+        return derive_supernet(run, out, result, record, weights_of(record, preferences, grid, None), plot, echo,
+                               t0)
     trained = list(record["devices"])
     multi = bool(record.get("uses_device_features"))
     if features is not None and device is not None:
@@ -82,11 +93,7 @@ def derive_run(run: str | Path, out: str | Path, preferences: Sequence[str] = ()
     costs = dict(cfg["costs"])
     if multi:   # the asked device's latency column (None: the table has none for it)
         costs[FEATURE_COST] = latency_column if features is not None else cfg["devices"][name]
-    out = Path(out)
-    for written in (RESULT_NAME, DERIVED_NAME):
-        if (out / written).exists():
-            raise TndError(f"{out / written} already exists (an earlier derive); pass another --out DIR, or remove it")
-    out.mkdir(parents=True, exist_ok=True)
+    out = fresh_out(out)
     seconds = time.perf_counter() - t0
     entries_base = [{"genotype": cell.to_dict(), "preference": preference_record(record["objectives"], w, name)}
                     for cell, w in zip(cells, weights)]
@@ -115,3 +122,52 @@ def derive_run(run: str | Path, out: str | Path, preferences: Sequence[str] = ()
     echo(f"results: {out / RESULT_NAME}" + (f", plot: {plot_path}" if plot_path else ""))
     return derived
 
+
+
+def fresh_out(out: str | Path) -> Path:
+    """``out``, created; refused if an earlier derive wrote there (nothing already written is lost)."""
+    out = Path(out)
+    for written in (RESULT_NAME, DERIVED_NAME):
+        if (out / written).exists():
+            raise TndError(f"{out / written} already exists (an earlier derive); pass another --out DIR, or remove it")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def derive_supernet(run: str | Path, out: str | Path, result: dict[str, Any], record: dict[str, Any],
+                    weights: Sequence[Sequence[float]], plot: bool, echo: Callable[[str], None],
+                    t0: float) -> dict[str, Any]:
+    """Members of a supernet run: derived from f, each scored through the run's final supernet (its saved
+    weights, no training) on the validation split and costed by the run's cost model, as the search scored
+    its own. Where that cost model cannot be built here (its lookup table is not on this machine), the
+    genotypes are written to derived.json with their costs "not measured"."""
+    cfg = from_data(SearchConfig, result["config"], where=f"{run}/{RESULT_NAME} config")
+    out = fresh_out(out)
+    try:
+        costs = build_costs(cfg, [conditioned_preference(cfg)])
+    except TndError as e:
+        cells, space = policy_of(cfg, record), cfg.search_space()
+        entries = [{"genotype": space.arch_to_dict(space.derive(cfg, cells.at(preference_input(w)), [])),
+                    "preference": preference_record(record["objectives"], w)} for w in weights]
+        derived = {"format": "tnd-derived/1", "run": str(run), "genotypes": entries, "accuracy": "not measured",
+                   "costs": "not measured", "note": f"the run's cost model cannot be built here ({e}); train and "
+                   "`tnd bench` the genotypes to measure them"}
+        atomic.write_json(out / DERIVED_NAME, derived)
+        echo(f"{len(entries)} genotype(s) derived; accuracy and costs not measured: {e}\ngenotypes: {out / DERIVED_NAME}")
+        return derived
+    data = load_dataset(cfg.dataset, cfg.data_dir, seed=cfg.seed)
+    search = ConditionedSupernetSearch(cfg, data, costs, out, progress=False)
+    search.log_path.write_text("")
+    entries = search.members(search.final_stage(Path(run), record), weights)
+    names = list(conditioned_preference(cfg).spec.costs)
+    derived = result_record(result["config"], result["reward"], entries, time.perf_counter() - t0,
+                            hypervolume_ranges(cfg, costs, names), search.cost_seconds, derived_from={
+                                "run": str(run), "accuracy": "the run's final supernet (saved weights, no "
+                                "training), whole validation split", "costs": "the run's cost model"})
+    atomic.write_json(out / RESULT_NAME, derived)
+    plot_path = plot_front(derived, out / "pareto.png") if plot else None
+    echo(supernet_summary(derived))
+    echo(f"{len(entries)} member(s) derived in {derived['search_seconds']:.1f} s from the run's policy and supernet "
+         "(no training)")
+    echo(f"results: {out / RESULT_NAME}" + (f", plot: {plot_path}" if plot_path else ""))
+    return derived

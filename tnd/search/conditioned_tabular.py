@@ -35,8 +35,9 @@ import torch
 from tnd.errors import TndError
 from tnd.search.normalised_hv import hypervolume_2d, hypervolume_subset
 from tnd.search.pareto import hypervolume
-from tnd.search.conditioned import (ACCURACY, ConditionedPolicy, device_features, draw_weights, fit_to_best_read,
-                                    gap_weights, normalise, reinforce_conditioned, simplex_grid, tchebycheff)
+from tnd.search.conditioned import (ACCURACY, ConditionedPolicy, ConditionedSettings, device_features, draw_weights,
+                                    fit_to_best_read, gap_weights, normalise, preference_input,
+                                    reinforce_conditioned, simplex_grid, tchebycheff)
 from tnd.search.progressive import seed_of
 from tnd.space.nb201 import N_EDGES, NB201_OPS, NB201Arch
 from tnd.space.nb201.reference import REFERENCE_ARCHS
@@ -51,26 +52,6 @@ def device_cost_key(device: str) -> str:
 
 def is_device_cost(key: str) -> bool:
     return DEVICE_SEP in key
-
-
-@dataclass
-class ConditionedSettings:
-    """The conditioned policy's settings; the defaults were chosen on val_cifar10 x latency_ms_1080ti_1."""
-
-    hidden: int = 32                   # f's hidden width (0: f is linear in z)
-    preferences_per_step: int = 4      # weight vectors (and devices) drawn per alpha step
-    samples_per_preference: int = 3    # cells drawn per weight vector (the leave-one-out group)
-    lr: float = 0.02                   # Adam on f (0.05 and 0.01 found less of the front)
-    grad_clip: float = 5.0
-    shrink_grid: int = 11              # preferences whose top-k ops are kept at each shrink
-    grid: int = 5                      # members per training device at the end (placed by place_members)
-    refine_steps: int = 3000           # at most: the fit of f to the best cell read per preference, after the budget
-    refine_grid: int = 21              # preferences (per training device) the fit makes derive their best read cell
-    # the last share of the training reads draws each preference aimed at a gap of the front read so far
-    # (gap_weights; two objectives only). 0.5 chosen on val_cifar10, 10 latency columns, 5-member HV fraction,
-    # mean over columns: 0 -> 0.9795 (seeds 0-4) / 0.9784 (seeds 5-9); 0.4 -> 0.9813; 0.5 -> 0.9814 / 0.9800;
-    # 0.8 -> 0.9810; half the preferences aimed (0.5 or 0.8 of the reads) 0.9808 / 0.9798
-    gap_share: float = 0.5
 
 
 @dataclass
@@ -175,10 +156,9 @@ def read_reference(points: Sequence[Sequence[float]]) -> list[float]:
 
 
 def z_of(weights: Sequence[float], scale: DeviceScale | None) -> torch.Tensor:
-    """f's input: the weights centred on the uniform preference (so f's bias holds the average policy and
-    its head how a preference moves it), then (when devices are trained on) the device's features."""
-    w = torch.tensor(list(weights), dtype=torch.float32)
-    w = w - 1.0 / len(w)
+    """f's input: the centred weights (``preference_input``), then (when devices are trained on) the
+    device's features."""
+    w = preference_input(weights)
     return w if scale is None else torch.cat([w, scale.features()])
 
 

@@ -10,6 +10,7 @@ from tnd.costs.objectives import ACCURACY
 from tnd.compute import check_compute_spec
 from tnd.errors import TndError
 from tnd.schema import from_data, load_yaml, to_data
+from tnd.search.conditioned import ConditionedSettings
 from tnd.search.reward import Preference, RewardSpec
 from tnd.search.spaces import SearchSpace, get_space
 from tnd.space.nb201 import NB201_OPS
@@ -139,8 +140,10 @@ class PreferenceConfig:
 class SearchConfig:
     name: str = "search"
     # tnd: policy gradient on alpha (TND-NAS); random: the same supernet trained with uniform samples, then
-    # as many uniform samples scored as the policy scores, the best kept (random search with weight sharing)
-    strategy: Literal["tnd", "random"] = "tnd"
+    # as many uniform samples scored as the policy scores, the best kept (random search with weight sharing);
+    # conditioned: one policy alpha = f(preference) for the whole front, one supernet trained once, members
+    # derived from f afterwards (tnd.search.conditioned_supernet; its settings are ``conditioned``)
+    strategy: Literal["tnd", "random", "conditioned"] = "tnd"
     # the cell space (tnd.search.spaces): darts (normal + reduce cells, DARTS genotypes) or nb201 (NAS-Bench-201's
     # cell on its macro network, NB201 strings; network defaults to NB201's C=16, N=5, i.e. layers 15)
     space: str = "darts"
@@ -166,6 +169,7 @@ class SearchConfig:
     network: NetworkConfig = field(default_factory=NetworkConfig)
     cost: CostConfig = field(default_factory=CostConfig)
     preferences: list[PreferenceConfig] = field(default_factory=list)
+    conditioned: ConditionedSettings = field(default_factory=ConditionedSettings)   # strategy conditioned only
     # The one member of the series this run searches (`tnd search --member`), by name; None: every member.
     # The series stays whole in the config, so a member's run is seeded, costed and ranged as the series is.
     member: str | None = None
@@ -286,11 +290,49 @@ def validate(cfg: SearchConfig) -> None:
     names = [p.name for p in cfg.preferences]
     if len(set(names)) != len(names):
         raise TndError("search config: preference names must be unique")
+    if cfg.strategy == "conditioned":
+        validate_conditioned(cfg)
+        return
     RewardSpec.from_config(cfg.reward, n_stages=len(cfg.stages))  # units, stages and targets, in full
     cfg.resolve_preferences()
     if cfg.member is not None and cfg.member not in member_names(cfg):
         raise TndError(f"search config: 'member' {cfg.member!r} is not a member of the series; choose one of "
                        f"{_members_listed(member_names(cfg))}, or leave it out for the whole series")
+
+
+def conditioned_objectives(cfg: SearchConfig) -> list[str]:
+    """The objectives a conditioned search's preference weights range over: the reward's, accuracy first."""
+    return [o.strip() for o in cfg.reward.objectives if o.strip()]
+
+
+def alpha_step_samples(cfg: SearchConfig) -> int:
+    """Samples scored per alpha step: the policy's, or a conditioned search's preferences x samples each."""
+    c = cfg.conditioned
+    return c.preferences_per_step * c.samples_per_preference if cfg.strategy == "conditioned" else cfg.policy.samples
+
+
+def validate_conditioned(cfg: SearchConfig) -> None:
+    """strategy conditioned: accuracy and at least one cost to weigh (no targets needed: each sample is
+    rewarded under its own drawn weights), sampled weights, one policy for the whole front."""
+    where = "search config (strategy conditioned)"
+    objectives = conditioned_objectives(cfg)
+    if len(objectives) < 2 or objectives[0] != ACCURACY:
+        raise TndError(f"{where}: the reward needs accuracy and at least one cost to weigh it against, e.g. "
+                       f"--reward acc,latency (got {','.join(objectives) or 'nothing'})")
+    RewardSpec.from_config(replace(cfg.reward, targets={c: 1.0 for c in objectives[1:]}, exponents={}), 1)  # names
+    if cfg.weights.mode != "sampled":
+        raise TndError(f"{where}: weights.mode must be sampled (each preference samples its own paths; a "
+                       "mixture has no one alpha to mix by)")
+    if cfg.policy.reset_between_stages:
+        raise TndError(f"{where}: policy.reset_between_stages would forget f; leave it false")
+    if cfg.member is not None:
+        raise TndError(f"{where}: one policy learns the whole front, so there is no member to run alone; leave "
+                       "--member out and derive members with `tnd derive RUN --preference ...`")
+    c = cfg.conditioned
+    if c.samples_per_preference < 2 or min(c.preferences_per_step, c.grid, c.shrink_grid) < 1 \
+            or not c.lr > 0 or c.hidden < 0 or not c.grad_clip > 0:
+        raise TndError(f"{where}: conditioned.samples_per_preference must be >= 2; preferences_per_step, grid "
+                       "and shrink_grid >= 1; lr and grad_clip > 0; hidden >= 0")
 
 
 def keep_rewarded_costs(data: dict[str, Any], objectives: list[str]) -> None:

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 from tnd.costs.objectives import get_objective
 from tnd.data.datasets import search_split_sizes
-from tnd.search.config import SearchConfig, StageConfig
+from tnd.search.config import SearchConfig, StageConfig, alpha_step_samples
 from tnd.search.cost_range import CostsOf
 from tnd.search.reward import Preference, equivalence_message, targets_only_hint
 
@@ -35,7 +35,7 @@ def stage_steps(cfg: SearchConfig, stage: StageConfig, train_size: int) -> dict[
     if cfg.weights.steps_per_epoch:
         per_epoch = min(per_epoch, cfg.weights.steps_per_epoch)
     alpha = (per_epoch // cfg.policy.alpha_every) * (stage.epochs - stage.warmup_epochs)
-    return {"weight_steps": per_epoch * stage.epochs, "alpha_steps": alpha, "samples": alpha * cfg.policy.samples,
+    return {"weight_steps": per_epoch * stage.epochs, "alpha_steps": alpha, "samples": alpha * alpha_step_samples(cfg),
             "steps_per_epoch": per_epoch}
 
 
@@ -67,10 +67,13 @@ def describe_plan(cfg: SearchConfig, prefs: Sequence[Preference], costs: CostsOf
                      f"ops kept {'/'.join(cells)}", "epochs", "warm-up", "weight steps",
                      "alpha steps", "scored samples"], rows)
     lines += ["", "op sets:"] + [f"  {c} ({len(cfg.op_sets()[c])}): {', '.join(cfg.op_sets()[c])}" for c in cells]
-    p = cfg.policy
-    lines += ["", f"policy: {p.samples} samples per alpha step, one alpha step every {p.alpha_every} weight steps "
-                  f"after warm-up; lr {p.lr:g}, weight decay {p.weight_decay:g}, baseline decay {p.baseline_decay:g}; "
-                  f"alpha {'re-initialised' if p.reset_between_stages else 'kept'} between stages"]
+    p, c = cfg.policy, cfg.conditioned
+    settings = (f"lr {p.lr:g}, weight decay {p.weight_decay:g}, baseline decay {p.baseline_decay:g}; alpha "
+                f"{'re-initialised' if p.reset_between_stages else 'kept'} between stages" if cfg.strategy != "conditioned"
+                else f"conditioned: {c.preferences_per_step} preferences x {c.samples_per_preference} samples, Adam lr "
+                f"{c.lr:g}, hidden {c.hidden}; {c.grid} members derived")
+    lines += ["", f"policy: {alpha_step_samples(cfg)} samples per alpha step, one alpha step every {p.alpha_every} "
+                  f"weight steps after warm-up; {settings}"]
     lines += ["", "rewards:"] + [f"  {pref.name}: {pref.spec.describe()}" for pref in prefs]
     for note in (equivalence_message(prefs), targets_only_hint(prefs)):
         if note:

@@ -159,10 +159,14 @@ class Policy(torch.nn.Module):
         return {c: sample_ops(torch.zeros_like(self.alpha[c]) if uniform else self.alpha[c], self.alive(c),
                               generator) for c in self.cells}
 
-    def log_prob(self, choice: dict[str, torch.Tensor]) -> torch.Tensor:
+    def log_prob(self, choice: dict[str, torch.Tensor],
+                 alpha: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """log pi(choice) under this policy's alpha, or under ``alpha`` given per cell (differentiable in
+        it: a conditioned policy's f(z) for one z), with this policy's alive masks and sampling form."""
+        a = self.alpha if alpha is None else alpha
         if self.sampling == "derived":
-            return sum(log_prob_derived(self.alpha[c], self.usable(c), self.nodes, choice[c]) for c in self.cells)
-        return sum(log_prob(self.alpha[c], self.alive(c), choice[c]) for c in self.cells)
+            return sum(log_prob_derived(a[c], self.usable(c), self.nodes, choice[c]) for c in self.cells)
+        return sum(log_prob(a[c], self.alive(c), choice[c]) for c in self.cells)
 
     def edge_scores(self, cell: str) -> torch.Tensor:
         """How strongly each edge is preferred as a node's input under ``derived`` sampling."""

@@ -21,6 +21,10 @@ asked of the config's space (``tnd.search.spaces``); the loop is the same for al
 ``strategy: random`` is the baseline at equal budget: the same supernet schedule trained on uniform samples,
 no shrinking, then as many uniform samples scored as the policy would have scored, the best one kept.
 
+``strategy: conditioned`` (``tnd.search.conditioned_supernet``) runs this loop once with one policy f(preference)
+for the whole front in place of a series' alpha tables: it overrides the policy, the alpha step and the end
+(a grid of members), nothing else.
+
 Under torchrun (a joined process group, ``tnd.distributed``) the same loop trains one search data-parallel:
 every rank draws the same streams (so samples the same path), trains on its rank-strided shard of each batch
 (the global batch stays ``weights.batch_size``), averages the weight gradients, scores its share of each alpha
@@ -121,6 +125,7 @@ class EpochStreams:
 @dataclass
 class SearchOutcome:
     entries: list[dict[str, Any]]  # one per preference, result.json's genotypes
+    conditioned: dict[str, Any] | None = None   # strategy conditioned: what `tnd derive` rebuilds f from
 
 
 class ProgressiveSearch:
@@ -144,6 +149,7 @@ class ProgressiveSearch:
         self._partial: dict[str, Any] | None = None   # where an epoch stopped mid-way (from the checkpoint)
         self._entries: list[dict[str, Any]] = []
         self.space = cfg.search_space()
+        self.learns_alpha = cfg.strategy != "random"   # the random baseline trains on uniform samples throughout
         self.out = Path(out_dir)
         self.resume, self.progress = resume, progress and self.main
         self.tensorboard = tensorboard  # also send the epoch and alpha records there (TensorBoardSink)
@@ -186,7 +192,7 @@ class ProgressiveSearch:
             for pos in todo:
                 if pos.epoch is None:
                     assert stage is not None
-                    entries.append(self._finished_entry(stage))
+                    entries.extend(self._finished_entries(stage))
                     self._test_rank_hash(stage)
                     stage = None
                     self._save_checkpoint(Position(pos.pref + 1, 0, 0), None, entries)
@@ -232,7 +238,7 @@ class ProgressiveSearch:
         shrinks: it has no alpha to shrink by."""
         cfg, stage = self.cfg, self.cfg.stages[s]
         n_dropped = 0
-        if s > 0 and cfg.strategy == "tnd":
+        if s > 0 and self.learns_alpha:
             dropped = policy.shrink({c: stage.keep(c) for c in policy.cells})
             n_dropped = sum(len(d) for cell in dropped.values() for d in cell)
             if cfg.policy.reset_between_stages:
@@ -247,14 +253,19 @@ class ProgressiveSearch:
         torch.manual_seed(seed_of(cfg.seed, s, 0, 2))
         alive = {c: policy.alive_ops(c) for c in policy.cells}
         supernet = self.space.build_supernet(cfg, alive, stage)
-        w, a = cfg.weights, cfg.policy
-        # Decoupled weight decay: its pull on alpha does not depend on the reward's scale (accuracy in [0, 1]).
-        a_opt = torch.optim.AdamW(policy.parameters(), lr=a.lr, betas=tuple(a.betas), weight_decay=a.weight_decay)
+        w = cfg.weights
+        a_opt = self._alpha_optimiser(policy)
         supernet.to(self.device)      # built on the CPU first: the same initial weights on every device
         if self.world > 1:
             distributed.broadcast_module(supernet)   # seeded alike on every rank; rank 0's, to be sure
         w_opt = torch.optim.SGD(supernet.parameters(), lr=w.lr, momentum=w.momentum, weight_decay=w.weight_decay)
         return Stage(p, s, self.prefs[p], stage, policy, supernet, w_opt, a_opt, self.amp.grad_scaler())
+
+    def _alpha_optimiser(self, policy: Any) -> torch.optim.Optimizer:
+        """A stage's optimiser of alpha. Decoupled weight decay: its pull on alpha does not depend on the reward's
+        scale (accuracy in [0, 1])."""
+        a = self.cfg.policy
+        return torch.optim.AdamW(policy.parameters(), lr=a.lr, betas=tuple(a.betas), weight_decay=a.weight_decay)
 
     def _steps_per_epoch(self) -> int:
         n = math.ceil(len(self.data.train) / self.cfg.weights.batch_size)
@@ -276,7 +287,7 @@ class ProgressiveSearch:
         val = self._val_batches(streams.val)
         steps = self._steps_per_epoch()
         total_steps = steps * stage.config.epochs
-        learn_alpha = e >= stage.config.warmup_epochs and cfg.strategy == "tnd"
+        learn_alpha = e >= stage.config.warmup_epochs and self.learns_alpha
         stage.supernet.train()
         losses: list[torch.Tensor] = []
         restored: list[float] = []     # losses of the steps run before a stop (already averaged over ranks)
@@ -428,10 +439,14 @@ class ProgressiveSearch:
             return stage.supernet(x, choice=policy.op_names(choice))
 
     # ---- the end of a preference -------------------------------------------------------------
-    def _finished_entry(self, stage: Stage) -> dict[str, Any]:
-        """``_finish_preference`` on rank 0, its entry sent to every rank (one process: simply computed)."""
-        entry = self._finish_preference(stage) if self.main else None
-        return distributed.broadcast_object(entry) if self.world > 1 else entry
+    def _finished_entries(self, stage: Stage) -> list[dict[str, Any]]:
+        """``_finish`` on rank 0, its entries sent to every rank (one process: simply computed)."""
+        entries = self._finish(stage) if self.main else None
+        return distributed.broadcast_object(entries) if self.world > 1 else entries
+
+    def _finish(self, stage: Stage) -> list[dict[str, Any]]:
+        """The members a finished stage schedule gives: here its preference's one."""
+        return [self._finish_preference(stage)]
 
     def _test_rank_hash(self, stage: Stage) -> None:
         """Test hook (``tnd.distributed.write_rank_hash``): each rank's policy state and supernet parameters at
@@ -449,21 +464,28 @@ class ProgressiveSearch:
             warnings.append(f"random baseline: best of {sampled} uniform samples by the reward")
         else:
             arch = self.space.derive(self.cfg, policy, warnings)
+        entry = self._member_entry(stage, arch, stage.preference.to_dict(), warnings)
+        entry["targets"] = self._against_targets(stage, {k: entry["objectives"][get_objective(k).field]
+                                                         for k in stage.preference.spec.costs})
+        self._log({"event": "derived", "preference": stage.preference.name, **entry})
+        return entry
+
+    def _member_entry(self, stage: Stage, arch: Any, preference: dict[str, Any],
+                      warnings: list[str]) -> dict[str, Any]:
+        """A derived member's result.json entry: its accuracy on the whole validation split through the
+        supernet and its costs as the deployed network (with each figure's source)."""
         accuracy = self.evaluate(stage, arch)
         costs = self.costs(self.space.cost_record(arch))
         fields = {k: get_objective(k).field for k in costs}
-        entry = {
+        for w in warnings:
+            self._log({"event": "warning", "preference": preference["name"], "message": w})
+        return {
             "genotype": self.space.arch_to_dict(arch),
-            "preference": stage.preference.to_dict(),
+            "preference": preference,
             "objectives": {"accuracy": accuracy, **{fields[k]: v.value for k, v in costs.items()}},
             "sources": {"accuracy": "supernet-validation", **{fields[k]: v.source for k, v in costs.items()}},
-            "targets": self._against_targets(stage, {k: v.value for k, v in costs.items()}),
             "warnings": warnings,
         }
-        for w in warnings:
-            self._log({"event": "warning", "preference": stage.preference.name, "message": w})
-        self._log({"event": "derived", "preference": stage.preference.name, **entry})
-        return entry
 
     def _against_targets(self, stage: Stage, derived: dict[str, float], n: int = 64) -> dict[str, Any]:
         """Each rewarded cost of the derived network beside the last stage's target and the final policy's

@@ -16,6 +16,7 @@ from tnd.errors import TndError
 from tnd.data import load_dataset
 from tnd.result_file import RESULT_FORMAT, RESULT_NAME
 from tnd.run_folder import open_run_folder
+from tnd.search.conditioned_supernet import ConditionedSupernetSearch, conditioned_preference
 from tnd.search.config import SearchConfig
 from tnd.search.cost_range import CostRange
 from tnd.search.lut_source import table_path
@@ -27,6 +28,25 @@ from tnd.search.rescore import rescore_by_training
 from tnd.search.plan_report import describe_plan
 from tnd.search.reward import Preference, equivalence_message, targets_only_hint
 from tnd.search.spaces import get_space
+
+
+def searched_preferences(cfg: SearchConfig) -> tuple[list[Preference], list[Preference]]:
+    """(the whole series, the members this run searches). A conditioned search has one policy for the whole
+    front: one pseudo-member whose reward names the objectives its preferences weigh."""
+    if cfg.strategy == "conditioned":
+        prefs = [conditioned_preference(cfg)]
+        return prefs, prefs
+    return cfg.resolve_preferences(), cfg.run_preferences()
+
+
+def new_search(cfg: SearchConfig, series: list[Preference], prefs: list[Preference], data: Any, costs: CostSuite,
+               out: Path, **kwargs: Any) -> tuple[ProgressiveSearch, list[str]]:
+    """The search the strategy runs, and the warnings about its settings."""
+    if cfg.strategy == "conditioned":
+        search = ConditionedSupernetSearch(cfg, data, costs, out, **kwargs)
+        return search, search.warnings()
+    search = ProgressiveSearch(cfg, prefs, data, costs, out, **kwargs)
+    return search, [w for w in (equivalence_message(series), targets_only_hint(series)) if w]
 
 
 def rewarded_costs(prefs: list[Preference]) -> list[str]:
@@ -107,10 +127,13 @@ def result_record(config: dict[str, Any], reward: list[dict[str, Any]], entries:
 def write_result(out: Path, cfg: SearchConfig, prefs: list[Preference], entries: list[dict[str, Any]],
                  seconds: float, ranges: dict[str, CostRange], cost_seconds: float | None = None,
                  scoring_seconds: float | None = None, warnings: list[str] | None = None,
-                 run: dict[str, Any] | None = None, write: bool = True) -> dict[str, Any]:
-    # run: where it computed (compute device, mixed precision) and whose costs it optimised
+                 run: dict[str, Any] | None = None, conditioned: dict[str, Any] | None = None,
+                 write: bool = True) -> dict[str, Any]:
+    # run: where it computed (compute device, mixed precision) and whose costs it optimised;
+    # conditioned (strategy conditioned): what `tnd derive` rebuilds f from
+    extra = {k: v for k, v in (("run", run), ("conditioned", conditioned)) if v is not None}
     result = result_record(cfg.to_dict(), [p.to_dict() for p in prefs], entries, seconds, ranges, cost_seconds,
-                           scoring_seconds, warnings, **({"run": run} if run is not None else {}))
+                           scoring_seconds, warnings, **extra)
     if write:
         atomic.write_json(out / RESULT_NAME, result)
     return result
@@ -154,16 +177,15 @@ def run_search(cfg: SearchConfig, out: str | Path, resume: bool = False, progres
     distributed.barrier()   # every rank has seen the folder as it was before rank 0 writes into it
     # The whole series gives the cost models, the hypervolume ranges and the series' warnings, so that one
     # member run alone (cfg.member, `--member`) is costed and ranged exactly as inside the series.
-    series = cfg.resolve_preferences()
-    prefs = cfg.run_preferences()
+    series, prefs = searched_preferences(cfg)
     if data is None:
         data = load_dataset(cfg.dataset, cfg.data_dir, seed=cfg.seed)
     costs = costs if costs is not None else build_costs(cfg, series)
     if main:
         out.mkdir(parents=True, exist_ok=True)
         atomic.write_text(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    search = ProgressiveSearch(cfg, prefs, data, costs, out, resume=resume, progress=progress,
-                               tensorboard=tensorboard, preemptible=preemptible)
+    search, warnings = new_search(cfg, series, prefs, data, costs, out, resume=resume, progress=progress,
+                                  tensorboard=tensorboard, preemptible=preemptible)
     # Before the search, so that a range the cost model cannot give stops the run at once, not after it.
     ranges = hypervolume_ranges(cfg, costs, rewarded_costs(series) or ["params"])
     echo(f"tnd search '{cfg.name}': {cfg.dataset}, {len(cfg.stages)} stages "
@@ -176,7 +198,6 @@ def run_search(cfg: SearchConfig, out: str | Path, resume: bool = False, progres
              "`tnd result merge`)")
     for p in prefs:
         echo(f"  preference {p.name}: {p.spec.describe()}")
-    warnings = [w for w in (equivalence_message(series), targets_only_hint(series)) if w]
     for w in warnings:
         echo(f"  WARNING: {w}")
     t0 = time.perf_counter()
@@ -192,7 +213,7 @@ def run_search(cfg: SearchConfig, out: str | Path, resume: bool = False, progres
                           run={"compute": str(search.device), "compute_name": describe_compute(search.device),
                                "amp": search.amp.to_dict(), "hardware": hardware_of(cfg, series),
                                **({"processes": distributed.world_size()} if distributed.world_size() > 1 else {})},
-                          write=main)
+                          conditioned=outcome.conditioned, write=main)
     if not main:
         distributed.barrier()   # leave when rank 0 has written its files
         return result
@@ -213,7 +234,7 @@ def hardware_of(cfg: SearchConfig, prefs: list[Preference]) -> str:
 def plan_search(cfg: SearchConfig, costs: CostSuite | None = None) -> str:
     """`tnd search --dry-run`: the resolved plan (stages, op sets, rewards, the cheapest and dearest network,
     the work) as text; loads the cost models the search would, trains nothing, writes nothing."""
-    prefs = cfg.resolve_preferences()
+    prefs = searched_preferences(cfg)[0]
     return describe_plan(cfg, prefs, costs if costs is not None else build_costs(cfg, prefs))
 
 

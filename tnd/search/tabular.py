@@ -48,9 +48,8 @@ from tnd.errors import TndError
 from tnd.result_file import RESULT_NAME
 from tnd.run_folder import open_run_folder
 from tnd.schema import to_data
-from tnd.search.conditioned import preference_record
-from tnd.search.conditioned_tabular import (FEATURE_COST, ConditionedSettings, conditioned_series, device_cost_key,
-                                            is_device_cost)
+from tnd.search.conditioned import ConditionedSettings, preference_record
+from tnd.search.conditioned_tabular import FEATURE_COST, conditioned_series, device_cost_key, is_device_cost
 from tnd.search.config import PreferenceConfig, RewardConfig
 from tnd.search.normalised_hv import pareto_front
 from tnd.search.plots import plot_front

@@ -1,0 +1,285 @@
+"""The conditioned search on a supernet: one policy alpha = f(preference) for the whole front, one supernet.
+
+The supernet is shared and trained once through the stages, as a series' member's is; only the alpha
+steps differ from ``ProgressiveSearch``:
+
+  weight step   (after warm-up) the path is drawn from softmax(f(z)) for a preference w drawn uniformly
+                over the simplex, so the weights are trained on paths from the whole front
+  alpha step    ``preferences_per_step`` weight vectors w (stratified over the simplex of the reward's
+                objectives), ``samples_per_preference`` paths from f(z) each, z = w centred; each path
+                scored on the validation batch through the supernet and costed by the cost model; each
+                rewarded by the augmented Tchebycheff scalarisation of its normalised objectives under its
+                own w (error and each cost mapped to [0, 1] over the min and max of the step's samples: the
+                supernet's accuracies rise as it trains, so no fixed range fits them); REINFORCE with a
+                leave-one-out baseline within each w's group (``tnd.search.conditioned``)
+  shrinking     each edge keeps the union over a grid of ``shrink_grid`` preferences of each one's top-k
+                ops, so no region of the front loses the ops it needs
+  the end       a grid of ``grid`` members derived (argmax of f(z), the space's derivation rules), each
+                scored through the supernet on the whole validation split and costed by the cost model;
+                f, the alive ops and the final supernet's weights are kept, so ``tnd derive RUN`` derives
+                and scores any other member later without training
+
+f is one ``ConditionedPolicy`` whose rows are the space's cell types' edges stacked and whose columns
+are the union of their op sets; the space's own ``Policy`` (its sampling form and derivation rules) is
+set to f(z) whenever a z's paths are sampled or derived. Checkpoints and resume are the progressive
+search's (every epoch boundary, and mid-epoch on a stop request); torchrun is refused.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+
+from tnd import atomic
+from tnd.errors import TndError
+from tnd.run_folder import load_state
+from tnd.search.conditioned import (SCALARISATION, ConditionedPolicy, ConditionedSettings, draw_weights,
+                                    normalise_over, preference_input, preference_record, reinforce_conditioned,
+                                    simplex_grid, tchebycheff, union_top_k)
+from tnd.search.config import SearchConfig, conditioned_objectives
+from tnd.search.policy import Policy
+from tnd.search.progressive import ProgressiveSearch, SearchOutcome, Stage, seed_of
+from tnd.search.reward import Preference
+
+RECORD_NAME = "conditioned.json"     # f and its layout: what `tnd derive` rebuilds the policy from
+SUPERNET_NAME = "supernet.pt"        # the final stage's shared weights: what `tnd derive` scores members with
+SUPERNET_FORMAT = "tnd-conditioned-supernet/1"
+NORMALISATION = "error and each cost over the min and max of the alpha step's samples"
+
+
+class ConditionedCells(nn.Module):
+    """f over every cell type of a space: alpha_c(z) = the cell type's rows and ops of one ConditionedPolicy.
+
+    ``template`` is the space's policy (its cell types, op sets, sampling form, derivation rules); ``at(z)``
+    sets its alpha to f(z) and returns it. Every Policy method the progressive loop calls on a stage's
+    policy is here too, so the loop runs unchanged."""
+
+    def __init__(self, template: Policy, n_objectives: int, settings: ConditionedSettings,
+                 generator: torch.Generator | None = None):
+        super().__init__()
+        self.__dict__["template"] = template     # not a submodule: its alpha is set from f, never trained
+        self.cells, self.op_sets = template.cells, template.op_sets
+        self.ops = list(dict.fromkeys(op for c in self.cells for op in self.op_sets[c]))
+        self.rows, start = {}, 0
+        for c in self.cells:
+            n = template.alpha[c].shape[0]
+            self.rows[c] = (start, start + n)
+            start += n
+        self.cols = {c: torch.tensor([self.ops.index(op) for op in self.op_sets[c]]) for c in self.cells}
+        self.f = ConditionedPolicy(self.ops, start, n_objectives, settings.hidden, generator=generator)
+        with torch.no_grad():   # an op not in a cell type's set is dead on its rows
+            self.f.alive.zero_()
+            for c in self.cells:
+                r0, r1 = self.rows[c]
+                self.f.alive[r0:r1, self.cols[c]] = template.alive(c)
+        self.n_objectives = n_objectives
+        self.shrink_zs = [preference_input(w) for w in simplex_grid(n_objectives, settings.shrink_grid)]
+
+    # ---- f(z) per cell type --------------------------------------------------------------------
+    def split(self, table: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One (edges x ops) table per cell type from f's stacked (all edges x union of ops) table."""
+        return {c: table[self.rows[c][0]:self.rows[c][1]][:, self.cols[c]] for c in self.cells}
+
+    def alpha_at(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.split(self.f.alpha(z))
+
+    def at(self, z: torch.Tensor) -> Policy:
+        """The space's policy with alpha = f(z) (detached) and f's alive ops."""
+        with torch.no_grad():
+            for c, a in self.alpha_at(z).items():
+                self.template.alpha[c].copy_(a)
+        return self.template
+
+    def _sync_alive(self) -> None:
+        with torch.no_grad():
+            for c, alive in self.split(self.f.alive).items():
+                self.template.alive(c).copy_(alive)
+
+    def load_state_dict(self, state: Any, strict: bool = True, assign: bool = False) -> Any:
+        out = super().load_state_dict(state, strict=strict, assign=assign)
+        self._sync_alive()
+        return out
+
+    # ---- what the progressive loop asks of a policy ------------------------------------------------
+    def sample(self, generator: torch.Generator | None = None, uniform: bool = False) -> dict[str, torch.Tensor]:
+        """A path for a preference drawn uniformly over the simplex (``uniform``: every alive choice alike)."""
+        if uniform:
+            return self.template.sample(generator, uniform=True)
+        w = draw_weights(1, self.n_objectives, generator)[0]
+        return self.at(preference_input(w.tolist())).sample(generator)
+
+    def log_probs(self, zs: torch.Tensor, choices: Sequence[dict[str, torch.Tensor]]) -> torch.Tensor:
+        """log pi(choice_i | z_i), differentiable in f (``reinforce_conditioned`` calls it)."""
+        return torch.stack([self.template.log_prob(ch, alpha=self.alpha_at(z)) for z, ch in zip(zs, choices)])
+
+    def entropy(self) -> torch.Tensor:
+        """The policy's entropy at the uniform preference."""
+        return self.at(torch.zeros(self.n_objectives)).entropy().detach()
+
+    def op_names(self, choice: dict[str, torch.Tensor]) -> dict[str, list[str]]:
+        return self.template.op_names(choice)
+
+    def architecture(self, choice: dict[str, torch.Tensor]) -> Any:
+        return self.template.architecture(choice)
+
+    def alive_ops(self, cell: str) -> list[list[str]]:
+        return self.template.alive_ops(cell)
+
+    def shrink(self, keep: int | dict[str, int]) -> dict[str, list[list[str]]]:
+        """Keep, per edge, the union over the shrink grid's preferences of each one's top-k ops (k per cell
+        type); returns the dropped op names per edge, as ``Policy.shrink`` does."""
+        before = {c: self.alive_ops(c) for c in self.cells}
+        with torch.no_grad():
+            alphas = [self.alpha_at(z) for z in self.shrink_zs]
+            for c in self.cells:
+                r0, r1 = self.rows[c]
+                k = keep if isinstance(keep, int) else keep[c]
+                alive = self.template.alive(c)
+                self.f.alive[r0:r1, self.cols[c]] = union_top_k((a[c] for a in alphas), alive, k)
+        self._sync_alive()
+        return {c: [[op for op in was if op not in now] for was, now in zip(before[c], self.alive_ops(c))]
+                for c in self.cells}
+
+    # ---- a JSON record (no pickles) ---------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {"policy": self.f.to_dict(), "cells": list(self.cells), "op_sets": self.op_sets,
+                "rows": {c: list(r) for c, r in self.rows.items()}}
+
+    def load_record(self, record: dict[str, Any]) -> None:
+        """f as a finished run recorded it (its layout must be this one's: the same config)."""
+        if record.get("rows") != {c: list(r) for c, r in self.rows.items()} or record.get("op_sets") != self.op_sets:
+            raise TndError("conditioned record: its cell layout differs from the run's config; re-run the search")
+        f = ConditionedPolicy.from_dict(record["policy"])
+        self.load_state_dict({f"f.{k}": v for k, v in f.state_dict().items()})
+
+
+class ConditionedReward:
+    """The conditioned search's reward, as a series member's spec shows it: the objectives weighed by a
+    preference drawn per sample (there are no targets)."""
+
+    def __init__(self, objectives: Sequence[str]):
+        self.objectives = list(objectives)
+        self.costs = tuple(self.objectives[1:])
+
+    def describe(self) -> str:
+        return (f"{SCALARISATION} ({', '.join(self.objectives)}), each sample under its own preference weights "
+                "drawn over the simplex")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"form": SCALARISATION, "objectives": self.objectives, "normalisation": NORMALISATION}
+
+
+def conditioned_preference(cfg: SearchConfig) -> Preference:
+    return Preference("conditioned", ConditionedReward(conditioned_objectives(cfg)))  # type: ignore[arg-type]
+
+
+def step_rewards(points: Sequence[Sequence[float]], weights: Sequence[Sequence[float]],
+                 group_size: int) -> torch.Tensor:
+    """Each sample's reward under its own group's weights: ``points`` (error, costs...) normalised over the
+    step's samples, then the augmented Tchebycheff scalarisation."""
+    f = normalise_over(points)
+    return torch.tensor([tchebycheff(fi, weights[i // group_size]) for i, fi in enumerate(f)], dtype=torch.float64)
+
+
+class ConditionedSupernetSearch(ProgressiveSearch):
+    """``ProgressiveSearch`` with one conditioned policy in place of a series' alpha tables (see the module)."""
+
+    def __init__(self, cfg: SearchConfig, data: Any, costs: Any, out_dir: str | Path, **kwargs: Any):
+        super().__init__(cfg, [conditioned_preference(cfg)], data, costs, out_dir, **kwargs)
+        if self.world > 1:
+            raise TndError("strategy conditioned is not run under torchrun (its alpha steps are not split over "
+                           "processes); run it as one process")
+        self.objectives = conditioned_objectives(cfg)
+        self.settings = cfg.conditioned
+
+    def warnings(self) -> list[str]:
+        ignored = [name for name, given in (("reward targets/exponents", self.cfg.reward.targets or
+                                             self.cfg.reward.exponents),
+                                            (f"preference series ({', '.join(p.name for p in self.cfg.preferences)})",
+                                             self.cfg.preferences)) if given]
+        if not ignored:
+            return []
+        return [f"strategy conditioned: the config's {' and '.join(ignored)} are not used; each sample is rewarded "
+                f"under its own drawn weights, and {self.settings.grid} members are derived from a grid of them"]
+
+    def _new_policy(self) -> ConditionedCells:
+        template = super()._new_policy()
+        return ConditionedCells(template, len(self.objectives), self.settings,
+                                generator=torch.Generator().manual_seed(seed_of(self.cfg.seed, 0, 0, 11)))
+
+    def _alpha_optimiser(self, policy: Any) -> torch.optim.Optimizer:
+        return torch.optim.Adam(policy.parameters(), lr=self.settings.lr)
+
+    def _alpha_step(self, stage: Stage, xv: torch.Tensor, yv: torch.Tensor, g_arch: torch.Generator,
+                    e: int, step: int) -> float:
+        s, policy, costs = self.settings, stage.policy, stage.preference.spec.costs
+        weights = draw_weights(s.preferences_per_step, len(self.objectives), g_arch).tolist()
+        zs, choices = [], []
+        for w in weights:
+            z = preference_input(w)
+            at = policy.at(z)
+            for _ in range(s.samples_per_preference):
+                zs.append(z)
+                choices.append(at.sample(g_arch))
+        with torch.no_grad():
+            scored = [self._score(stage, c, xv, yv) for c in choices]
+        accs = torch.stack([acc for acc, _ in scored]).tolist()
+        points = [[1.0 - acc] + [values[c] for c in costs] for acc, (_, values) in zip(accs, scored)]
+        r = step_rewards(points, weights, s.samples_per_preference)
+        loss = reinforce_conditioned(policy, stage.a_opt, zs, choices, r, s.samples_per_preference, s.grad_clip)
+        self._log({"event": "alpha", "preference": stage.preference.name, "stage": stage.index, "epoch": e,
+                   "step": step, "reward": float(r.mean()), "loss": loss, "accuracy": sum(accs) / len(accs),
+                   "costs": {c: sum(p[i + 1] for p in points) / len(points) for i, c in enumerate(costs)},
+                   "entropy": policy.entropy().item()})
+        return float(r.mean())
+
+    def _finish(self, stage: Stage) -> list[dict[str, Any]]:
+        """The grid's members, each scored through the supernet; f and the supernet's weights kept for
+        ``tnd derive``."""
+        atomic.write_json(self.out / RECORD_NAME, self.record(stage.policy))
+        atomic.torch_save(self.out / SUPERNET_NAME, {"format": SUPERNET_FORMAT, "stage": stage.index,
+                                                     "supernet": stage.supernet.state_dict()})
+        return self.members(stage, simplex_grid(len(self.objectives), self.settings.grid))
+
+    def members(self, stage: Stage, weights: Sequence[Sequence[float]]) -> list[dict[str, Any]]:
+        """Each weight vector's derived member, scored through ``stage``'s supernet and costed."""
+        entries = []
+        for w in weights:
+            warnings: list[str] = []
+            arch = self.space.derive(self.cfg, stage.policy.at(preference_input(w)), warnings)
+            entry = self._member_entry(stage, arch, preference_record(self.objectives, w), warnings)
+            self._log({"event": "derived", "preference": entry["preference"]["name"], **entry})
+            entries.append(entry)
+        return entries
+
+    def record(self, policy: ConditionedCells) -> dict[str, Any]:
+        return {"kind": "supernet", "objectives": self.objectives, "space": self.cfg.space,
+                "scalarisation": SCALARISATION, "normalisation": NORMALISATION,
+                "shrink": f"union over {self.settings.shrink_grid} preferences of each one's top-k ops per edge",
+                "supernet": SUPERNET_NAME, "devices": {}, "uses_device_features": False, **policy.to_dict()}
+
+    def run(self, stop_after_epochs: int | None = None) -> SearchOutcome | None:
+        outcome = super().run(stop_after_epochs)
+        if outcome is not None:   # (a resumed, already finished run reads what its first run wrote)
+            outcome.conditioned = json.loads((self.out / RECORD_NAME).read_text())
+        return outcome
+
+    # ---- a finished run's members, again (``tnd derive``) -----------------------------------------
+    def final_stage(self, run: Path, record: dict[str, Any]) -> Stage:
+        """The finished ``run``'s last stage: f from its ``record``, the supernet's weights from its folder."""
+        state = load_state(run / SUPERNET_NAME, SUPERNET_FORMAT, "conditioned run's supernet")
+        stage = self._build_stage(policy_of(self.cfg, record), 0, int(state["stage"]))
+        stage.supernet.load_state_dict(state["supernet"])
+        return stage
+
+
+def policy_of(cfg: SearchConfig, record: dict[str, Any]) -> ConditionedCells:
+    """A finished run's f, over the space's policy its config describes."""
+    template = cfg.search_space().new_policy(cfg, torch.Generator().manual_seed(0))   # alpha: set from f
+    cells = ConditionedCells(template, len(record["objectives"]), cfg.conditioned)
+    cells.load_record(record)
+    return cells
