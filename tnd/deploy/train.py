@@ -376,6 +376,16 @@ def train(genotype: Genotype, cfg: TrainConfig, out_dir: str | Path, resume: boo
     timing: dict[str, Any] = {"start": None, "steps": 0, "done": False}
     bar = Progress(cfg.epochs * steps, "train", "step", enabled=progress,
                    initial=start * steps + (partial["step"] if partial else 0), echo=echo)
+    def checkpoint(epochs_done: int, partial: dict[str, Any] | None = None) -> None:
+        """The run's state after ``epochs_done`` epochs (``partial``: how far the next one got, on a stop)."""
+        save_checkpoint(ckpt_path, {
+            "genotype": genotype.to_dict(), "shape": shape, "dataset": cfg.dataset, "config": cfg.to_dict(),
+            "epoch": epochs_done, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "rng": _rng_state(generator, device),
+            "scaler": precision.scaler.state_dict() if precision.scaler is not None else None,
+            "metrics": {"history": history, "seconds": seconds, "params": params},
+            **({"partial": partial} if partial is not None else {})})
+
     if preemptible:
         preemption.install()
     try:
@@ -414,17 +424,10 @@ def train(genotype: Genotype, cfg: TrainConfig, out_dir: str | Path, resume: boo
                     # BN running statistics are per rank until the epoch's end: every rank's go into the file
                     buffers = distributed.gather_objects([_buffers(model)], world) if world > 1 else None
                     if main:
-                        save_checkpoint(ckpt_path, {
-                            "genotype": genotype.to_dict(), "shape": shape, "dataset": cfg.dataset,
-                            "config": cfg.to_dict(), "epoch": epoch, "model": model.state_dict(),
-                            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                            "rng": _rng_state(generator, device),
-                            "scaler": precision.scaler.state_dict() if precision.scaler is not None else None,
-                            "metrics": {"history": history, "seconds": seconds, "params": params},
-                            "partial": {"step": step, "epoch_rng": epoch_rng, "rng": _rng_state(generator, device),
-                                        "total_loss": totals[0], "correct": int(totals[1]), "seen": int(totals[2]),
-                                        **({"rank_buffers": buffers} if buffers else {})},
-                        })
+                        checkpoint(epoch, partial={
+                            "step": step, "epoch_rng": epoch_rng, "rng": _rng_state(generator, device),
+                            "total_loss": totals[0], "correct": int(totals[1]), "seen": int(totals[2]),
+                            **({"rank_buffers": buffers} if buffers else {})})
                         preemption.mark_stopped(out, ckpt_path, f"step {step} of epoch {epoch + 1}")
                     distributed.barrier()   # no rank exits (and gets the others killed) before the file is written
                     raise preemption.Preempted(f"checkpoint written at step {step} of epoch {epoch + 1} in "
@@ -475,13 +478,7 @@ def train(genotype: Genotype, cfg: TrainConfig, out_dir: str | Path, resume: boo
             record["seconds"] = epoch_seconds
             history.append(record)
             if main:
-                save_checkpoint(ckpt_path, {
-                    "genotype": genotype.to_dict(), "shape": shape, "dataset": cfg.dataset, "config": cfg.to_dict(),
-                    "epoch": epoch + 1, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "rng": _rng_state(generator, device),
-                    "scaler": precision.scaler.state_dict() if precision.scaler is not None else None,
-                    "metrics": {"history": history, "seconds": seconds, "params": params},
-                })
+                checkpoint(epoch + 1)
             for sink in sinks:
                 sink(record)
             bar.write(epoch_line(record, cfg.epochs))
@@ -523,8 +520,7 @@ def _stop_requested(world: int) -> bool:
 
 def _buffers(model: nn.Module) -> dict[str, torch.Tensor]:
     """The model's floating-point buffers (BN running statistics) on the CPU."""
-    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()
-            if v.is_floating_point() and k not in dict(model.named_parameters())}
+    return {k: v.detach().cpu().clone() for k, v in model.named_buffers() if v.is_floating_point()}
 
 
 def _over_ranks(total_loss: torch.Tensor, correct: torch.Tensor, seen: int) -> tuple[float, int, int]:

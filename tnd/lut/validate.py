@@ -60,14 +60,13 @@ def sample_networks(table: LookupTable, n: int, seed: int) -> tuple[NetworkFamil
                        "with tools/build_lut.py")
     where = f"{table.name()}: settings.shapes"
     family = family_of_shape(shapes[0], where)
+    if any(family_of_shape(record, where) is not family for record in shapes):
+        raise TndError(f"{where} mixes {family.name} and other networks' shapes; validate one space per table")
     ops = family.sampled_ops(k.op for k in table.keys())
     rng = random.Random(seed)
     nets = []
     for i in range(n):
-        record = shapes[i % len(shapes)]
-        if family_of_shape(record, where) is not family:
-            raise TndError(f"{where} mixes {family.name} and other networks' shapes; validate one space per table")
-        nets.append((family.shape_from_dict(record, where), family.random_arch(rng, ops)))
+        nets.append((family.shape_from_dict(shapes[i % len(shapes)], where), family.random_arch(rng, ops)))
     return family, nets
 
 
