@@ -1,7 +1,9 @@
 """On a machine with an NVIDIA GPU (tests marked `gpu`; skipped elsewhere): the real GPU journeys.
 
-A LUT built on the GPU with the CUDA provider and real NVML energy, the whole-network check, and an
-exported model benchmarked on the GPU. Run with `make gpu-check` on a lent GPU.
+A LUT built on the GPU with real NVML energy, the whole-network check, and an exported model benchmarked on
+the GPU; once per runtime: ONNX Runtime's CUDA provider (skipped, with the reason, where only the CPU build
+of onnxruntime is installed) and PyTorch (`--runtime torch`, which needs nothing beyond torch). Run with
+`make gpu-check` on a lent GPU.
 """
 
 import json
@@ -32,20 +34,42 @@ def gpu_device():
     return default_device()
 
 
+RUNTIMES = ["onnxruntime", "torch"]
+
+
+GPU_PROVIDER = {"onnxruntime": "CUDAExecutionProvider", "torch": "torch-cuda"}
+
+
+def on_cuda(table_or_report, runtime: str) -> bool:
+    """Whether a table's runtime section, or a bench/validate report, names the runtime's GPU provider."""
+    return table_or_report.get("provider") == GPU_PROVIDER[runtime]
+
+
+@pytest.fixture(scope="module", params=RUNTIMES)
+def runtime(request, gpu_device):
+    if request.param == "onnxruntime":
+        import onnxruntime as ort
+
+        if "CUDAExecutionProvider" not in ort.get_available_providers():
+            pytest.skip(f"onnxruntime {ort.__version__} is the CPU build (providers: "
+                        f"{', '.join(ort.get_available_providers())}); install onnxruntime-gpu to measure with it")
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def gpu_table(gpu_device, tmp_path_factory):
+def gpu_table(gpu_device, runtime, tmp_path_factory):
     from tnd.lut.pipeline import BuildRequest, build_lut
     from tnd.search.lut_source import table_coverage
 
-    d = tmp_path_factory.mktemp("gpu")
+    d = tmp_path_factory.mktemp(f"gpu-{runtime}")
     (d / "tiny.yaml").write_text(yaml.safe_dump(TINY))
     table = build_lut(BuildRequest(device=gpu_device, coverage=table_coverage([str(d / "tiny.yaml")]), out=str(d / "gpu.json"),
-                                   quick=True, progress=False), echo=print)
+                                   quick=True, progress=False, runtime=runtime), echo=print)
     return table
 
 
-def test_gpu_table_is_measured_on_cuda_with_real_nvml_energy(gpu_table):
-    assert gpu_table.runtime["provider"] == "CUDAExecutionProvider"
+def test_gpu_table_is_measured_on_cuda_with_real_nvml_energy(gpu_table, runtime):
+    assert on_cuda(gpu_table.runtime, runtime), gpu_table.runtime
     assert gpu_table.energy_method in ("nvml-energy-counter", "nvml-power-sampling")
     assert gpu_table.settings["idle_power_w"] > 0
     for key, e in gpu_table.entries.items():
@@ -55,17 +79,17 @@ def test_gpu_table_is_measured_on_cuda_with_real_nvml_energy(gpu_table):
         assert e["energy_mj"]["calls"] >= 1 and e["energy_mj"]["window_s"] >= 0.2, key
 
 
-def test_gpu_table_validates_on_whole_networks(gpu_table, tmp_path):
+def test_gpu_table_validates_on_whole_networks(gpu_table, runtime, tmp_path):
     from tnd.lut.validate import ValidateRequest, validate_lut
 
     r = validate_lut(ValidateRequest(lut=str(gpu_table.path), samples=8, repeats=30, out=str(tmp_path / "v"),
                                      save_calibration=False, progress=False))
-    assert r["provider"] == "CUDAExecutionProvider"
+    assert on_cuda(r, runtime), r["provider"]
     assert -1.0 <= r["raw"]["spearman"] <= 1.0 and r["raw"]["mape"] >= 0
     assert "spearman" in r["energy"]   # measured energy is checked too
 
 
-def test_exported_model_benchmarks_on_the_gpu(gpu_device, gpu_table, tmp_path):
+def test_exported_model_benchmarks_on_the_gpu(gpu_device, gpu_table, runtime, tmp_path):
     import random
 
     import torch
@@ -79,8 +103,9 @@ def test_exported_model_benchmarks_on_the_gpu(gpu_device, gpu_table, tmp_path):
     torch.manual_seed(0)
     export_onnx(net, tmp_path / "m.onnx", metadata={"genotype": g.to_dict()})
     r = bench_model(BenchRequest(model=str(tmp_path / "m.onnx"), device=gpu_device, lut=str(gpu_table.path),
-                                 repeats=50, warmup=10, energy_window_s=0.5, json_out=str(tmp_path / "b.json")))
-    assert r["provider"] == "CUDAExecutionProvider" and r["latency_ms"]["median"] > 0
+                                 repeats=50, warmup=10, energy_window_s=0.5, json_out=str(tmp_path / "b.json"),
+                                 runtime=runtime))
+    assert on_cuda(r, runtime) and r["latency_ms"]["median"] > 0, r
     assert r["energy_mj"]["total"] > 0 and not r["energy_mj"]["estimate"]
     assert json.loads((tmp_path / "b.json").read_text())["prediction"]["latency_ms_raw"] > 0
 
