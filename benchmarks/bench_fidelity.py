@@ -47,8 +47,10 @@ def nb201_section(quick: bool = False) -> str:
         "(CPU, 1 thread, batch 1)", "",
         f"The table was built here by `tnd lut build --device cpu --config nb201-cifar10{' --quick' if quick else ''} "
         "--energy none` (NB201's C=16, N=5 network at 32x32: stem, 3 x 5 cells, 2 residual blocks, head); "
-        "networks are uniformly random NB201 cells (`none` included, so some edges and nodes carry nothing), "
-        "each exported whole and measured twice in shuffled order.", "",
+        "networks are uniformly random connected NB201 cells (`none` included, so some edges and nodes carry "
+        "nothing; a cell with no input-to-output path is a constant network no search derives, and is not "
+        "drawn), predicted from their live edges only (`tnd.space.nb201.live_edges`: ONNX Runtime removes the "
+        "rest), each exported whole and measured twice in shuffled order.", "",
         "```", format_report(r), "```", "",
         f"Same yardstick as the DARTS table (Spearman >= 0.9 and calibrated MAPE <= 15%): **{goal}**."])
 

@@ -572,7 +572,7 @@ def test_an_nb201_table_is_validated_on_nb201_networks():
     draws NB201 cells over the ops it measured (and `none`, which costs nothing), predicts them from their
     parts, and builds NB201's own network to measure."""
     from tnd.lut.validate import sample_networks
-    from tnd.space.nb201 import NB201Arch, NB201Shape, network_parts, space_parts
+    from tnd.space.nb201 import NB201Arch, NB201Shape, is_connected, live_network_parts, space_parts
 
     shape = NB201Shape(channels=8, cells_per_stage=1, in_channels=1, input_size=8)
     measured_ops = ["skip_connect", "nor_conv_3x3", "avg_pool_3x3"]          # no 1x1 conv in this table
@@ -587,7 +587,8 @@ def test_an_nb201_table_is_validated_on_nb201_networks():
     assert used <= {"none", *measured_ops} and "none" in used and "nor_conv_1x1" not in used
     for s, a in nets:
         assert isinstance(a, NB201Arch)
-        assert all(str(k) in t.entries for k in family.parts(a, s)) and family.parts(a, s) == network_parts(a, s)
+        assert is_connected(a)   # a disconnected cell is a constant network: never drawn to judge a table
+        assert all(str(k) in t.entries for k in family.parts(a, s)) and family.parts(a, s) == live_network_parts(a, s)
         assert family.arch_record(a) == {"arch": str(a)}
         assert family.build(a, s).eval()(torch.randn(1, 1, 8, 8)).shape == (1, 10)
     t.settings["shapes"].append(vars(SHAPE))      # a DARTS shape beside it: one space per table

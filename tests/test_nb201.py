@@ -17,9 +17,10 @@ from tnd.search.normalised_hv import ObjectiveRange, hypervolume_2d, normalised_
 from tnd.search.pareto import hypervolume as slow_hypervolume
 from tnd.search.pareto import pareto_front as slow_pareto_front
 from tnd.space.nb201 import (DATASET_SHAPES, NB201_OPS, NB201Arch, NB201Network, NB201Shape, NB201Supernet,
-                             all_archs, build_nb201_network, network_parts, random_arch, space_parts)
+                             all_archs, build_nb201_network, is_connected, live_edges, live_network_parts,
+                             network_parts, random_arch, space_parts)
 from tnd.space.network import count_parameters
-from tnd.space.parts import part_flops, part_inputs, part_module, part_params
+from tnd.space.parts import PartKey, part_flops, part_inputs, part_module, part_params
 
 # One row of NAS-Bench-201's own table (its first cell), written as NB201 writes it.
 NB201_EXAMPLE = "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|"
@@ -362,3 +363,114 @@ def test_real_table_covers_the_space_and_the_benchmark_scores_strategies(nb201_b
     assert s.hv[len(front)] == [pytest.approx(1.0)] * 2 and all(q <= len(front) for q in s.to_target)
     s = bench.score(task, bench.random_search(task), [10, 15_625], [0, 1])
     assert s.hv[15_625] == [pytest.approx(1.0)] * 2 and all(0 < h < 1 for h in s.hv[10])
+
+
+# ---- live edges: what the runtime executes -----------------------------------------------------
+
+# Node 3 reads nodes 0 and 1 only: the two edges into node 2 are dead code (built, never read).
+DEAD_INTO_2 = NB201Arch.parse(
+    "|nor_conv_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|avg_pool_3x3~0|nor_conv_3x3~1|none~2|")
+# No path from input to output: the network's output is a constant (RESULTS: 0.004 ms measured).
+DISCONNECTED = NB201Arch.parse("|none~0|+|nor_conv_1x1~0|none~1|+|none~0|avg_pool_3x3~1|none~2|")
+SKIP_ONLY = NB201Arch.parse("|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|")
+SKIP_CHAIN = NB201Arch.parse("|skip_connect~0|+|none~0|skip_connect~1|+|none~0|none~1|skip_connect~2|")
+# The four input-to-output paths of the cell, as edge indices: an independent statement of "live".
+PATHS = ((3,), (0, 4), (1, 5), (0, 2, 5))
+
+
+def _with_none(arch: NB201Arch, edges) -> NB201Arch:
+    return NB201Arch(tuple("none" if k in edges else op for k, op in enumerate(arch.ops)))
+
+
+@pytest.mark.parametrize("arch, live", [
+    (ALL_CONV3, (0, 1, 2, 3, 4, 5)),
+    (DEAD_INTO_2, (0, 3, 4)),
+    (DEAD_NODE, (1, 3, 5)),              # node 1 reads only none: edges out of it carry a constant
+    (DISCONNECTED, ()),
+    (NB201Arch(("none",) * 6), ()),
+    (SKIP_ONLY, (3,)),
+    (SKIP_CHAIN, (0, 2, 5)),
+])
+def test_live_edges_of_hand_made_cells(arch, live):
+    assert live_edges(arch) == live
+    assert is_connected(arch) == bool(live)
+
+
+def test_live_edges_are_the_edges_of_open_paths_for_every_cell():
+    for arch in all_archs():
+        open_paths = [p for p in PATHS if all(arch.ops[k] != "none" for k in p)]
+        assert set(live_edges(arch)) == {k for p in open_paths for k in p}
+        assert is_connected(arch) == bool(open_paths)
+
+
+def _nb201_table(shape: NB201Shape, overhead: float = 0.01, energy: bool = False):
+    from tnd.lut.table import LookupTable
+
+    entries = {}
+    for key in space_parts([shape]):
+        lat = overhead + 0.001 + part_flops(key) * 1e-7
+        entries[str(key)] = {"latency_ms": {"median": lat, "p10": lat, "p90": lat, "n": 1},
+                             "energy_mj": {"total": lat * 30.0, "dynamic": lat * 20.0} if energy else None,
+                             "flops": part_flops(key), "params": 0}
+    return LookupTable(device={"preset": "cpu"}, runtime={"provider": "CPUExecutionProvider"},
+                       settings={"batch_size": 1, "dtype": "float32", "warmup": 1, "repeats": 1,
+                                 "energy_method": "nvml-energy-counter" if energy else "none", "call_overhead_ms": overhead},
+                       entries=entries)
+
+
+def test_a_dead_edge_costs_no_latency_but_keeps_its_parameters():
+    from tnd.costs import NB201CountingCosts
+    from tnd.costs.lut_costs import LutCosts
+
+    shape = TINY
+    latency = LutCosts(_nb201_table(shape, energy=True), shape, parts=live_network_parts, energy="total")
+    counting = NB201CountingCosts(shape)
+    pruned = _with_none(DEAD_INTO_2, (1, 2))
+    assert live_network_parts(DEAD_INTO_2, shape) == live_network_parts(pruned, shape)
+    for cost in ("latency", "energy"):
+        assert latency(DEAD_INTO_2)[cost].value == latency(pruned)[cost].value
+    # Before, every edge was summed: the dead edges' ops and node 2's add made the cell dearer.
+    every_edge = LutCosts(_nb201_table(shape), shape, parts=network_parts)
+    assert every_edge(DEAD_INTO_2)["latency"].value > latency(DEAD_INTO_2)["latency"].value
+    # PyTorch still builds the dead edges: parameters (and counted flops) are unchanged and exact.
+    assert counting(DEAD_INTO_2)["params"].value == count_parameters(NB201Network(DEAD_INTO_2, shape))
+    assert counting(DEAD_INTO_2)["params"].value > counting(pruned)["params"].value
+    assert counting(DEAD_INTO_2)["flops"].value == sum(part_flops(p) for p in network_parts(DEAD_INTO_2, shape))
+
+
+def test_a_constant_input_to_a_live_node_keeps_its_add():
+    """DEAD_NODE's node 1 is a constant: the ops reading it fold away, but adding that constant to a varying
+    input is still an Add in ORT's optimised graph (node 2: one, node 3: two, instead of none and one)."""
+    extra = [PartKey("add", c, c, h, h, 1) for c, h in TINY.stages() for _ in range(2 * TINY.cells_per_stage)]
+    live = live_network_parts(DEAD_NODE, TINY)
+    pruned = live_network_parts(_with_none(DEAD_NODE, (0, 2, 4)), TINY)
+    assert sorted(map(str, live)) == sorted(map(str, pruned + extra))
+    assert [p.op for p in live].count("add") == 3 * len(TINY.stages()) * TINY.cells_per_stage
+
+
+def test_a_disconnected_cell_costs_one_call():
+    """ORT folds the whole network to a constant: nothing runs but the call, so the prediction is the table's
+    per-call overhead (calibrated or not), and its energy that call's at the entries' median power."""
+    from tnd.costs.lut_costs import LutCosts
+
+    assert live_network_parts(DISCONNECTED, TINY) == [] and network_parts(DISCONNECTED, TINY)
+    table = _nb201_table(TINY, overhead=0.01, energy=True)
+    table.calibration = {"fit": {"coef": {"conv": 1.0, "pool": 1.0, "skip": 1.0, "merge": 1.0}, "intercept": 0.0}}
+    costs = LutCosts(table, TINY, parts=live_network_parts, energy="total")(DISCONNECTED)
+    assert costs["latency"].value == 0.01 and costs["latency"].source == "measured"
+    assert costs["energy"].value == pytest.approx(0.01 * 30.0)
+
+
+def test_validation_never_draws_a_disconnected_cell():
+    from tnd.space.families import FAMILIES
+
+    family = FAMILIES["nb201"]
+    for ops in (NB201_OPS, ("none", "avg_pool_3x3"), ("none", "skip_connect", "nor_conv_3x3")):
+        rng = random.Random(0)
+        drawn = [family.random_arch(rng, ops) for _ in range(3000)]
+        assert all(is_connected(a) for a in drawn) and {op for a in drawn for op in a.ops} == set(ops)
+        plain = random.Random(0)   # the unfiltered draw does give disconnected cells with these ops
+        assert any(not is_connected(random_arch(plain, ops)) for _ in range(3000))
+    assert len({str(a) for a in drawn}) > 100
+    with pytest.raises(TndError, match="no connected cell"):
+        family.random_arch(random.Random(0), ("none",))

@@ -23,7 +23,7 @@ class LutCosts:
     def __init__(self, table: LookupTable, shape: Any, strict: bool = False, energy: str = "dynamic",
                  parts: Callable[[Any, Any], list] = network_parts):
         # ``parts``: the architecture and shape to the network's costed parts (DARTS's by default; NB201's
-        # tnd.space.nb201.network_parts with an NB201Shape)
+        # tnd.space.nb201.live_network_parts with an NB201Shape: only what the runtime executes)
         self.table, self.shape, self.parts = table, shape, parts
         self.estimate = NetworkEstimate(table, strict=strict, energy=energy)
         self.has_energy = self.estimate.has_energy

@@ -9,6 +9,8 @@ pool or add over-states its in-network cost far more than a convolution does. Th
 towards 1 within bounds and fitted only for families present in enough networks (``fit_groups``).
 Every figure is checked: a zero, negative or non-finite cost is an error naming the part and the table.
 Keys the table lacks come from its regression predictor, and the figure says so (``predicted``).
+A network with no parts (an NB201 cell with no input-to-output path: the runtime folds the whole
+network to a constant) costs one call: the per-call overhead, uncalibrated.
 The calibration is fitted here too, on whole networks measured by `tnd lut validate`.
 """
 
@@ -82,8 +84,29 @@ class NetworkEstimate:
                            "finite and not negative: re-measure the part (tools/build_lut.py --resume)")
         return l_ms, e_mj, pred
 
+    def call_energy(self) -> float | None:
+        """One call's energy with nothing computed: the overhead at the median power of the table's entries
+        (None where the table has no energy of this kind). What a network folded to a constant costs."""
+        powers = [e / l for l, e in self._by_key.values() if e is not None and l > 0]
+        return float(np.median(powers)) * self.overhead if powers else None
+
+    def constant_network(self) -> dict[str, Any]:
+        """The figures of a network with no parts (its output a constant the runtime folds, as an NB201 cell
+        with no input-to-output path): one call, the table's per-call overhead, which is what is measured."""
+        if not (math.isfinite(self.overhead) and self.overhead > 0):
+            raise TndError(f"{self.table.name()}: a network with no parts costs one call, but the table's "
+                           f"settings.call_overhead_ms is {self.overhead!r}; re-measure the table")
+        energy = self.call_energy() if self.has_energy else None
+        if energy is not None and not energy > 0:
+            raise TndError(f"{self.table.name()}: a network with no parts costs one call, whose energy at the "
+                           f"entries' median power is {energy!r} mJ; use total energy (--energy total)")
+        return {"latency": self.overhead, "energy": energy, "predicted": False,
+                "groups": {g: 0.0 for g in GROUP_ORDER}, "constant": True}
+
     def totals(self, parts: list[PartKey]) -> dict[str, Any]:
         """Raw sums over parts: latency, energy, and whether any figure was predicted."""
+        if not parts:
+            return self.constant_network()
         lat, energy, predicted, missing_energy = self.overhead, 0.0, False, False
         groups = {g: 0.0 for g in GROUP_ORDER}
         for key in parts:
@@ -107,7 +130,7 @@ class NetworkEstimate:
             if lat > self.overhead:
                 energy += energy / (lat - self.overhead) * self.overhead  # the one call's own share
         return {"latency": lat, "energy": None if missing_energy else energy, "predicted": predicted,
-                "groups": groups}
+                "groups": groups, "constant": False}
 
     def calibrated_latency(self, totals: dict[str, Any]) -> float:
         """Whole-network fit from `tnd lut validate`: intercept + sum over groups of coef x group sum."""
@@ -118,8 +141,9 @@ class NetworkEstimate:
         """The network's figures: ``latency`` (calibrated where the table has a calibration),
         ``latency_raw`` (the overhead-corrected sum), ``energy`` and whether any part was ``predicted``."""
         t = self.totals(parts)
-        t["latency_raw"], t["calibrated"] = t["latency"], bool(self.calibration)
-        if self.calibration:
+        # The calibration weighs parts; a network with none is one call whatever the fit's intercept.
+        t["latency_raw"], t["calibrated"] = t["latency"], bool(self.calibration) and not t["constant"]
+        if t["calibrated"]:
             t["latency"] = self.calibrated_latency(t)
             if not (math.isfinite(t["latency"]) and t["latency"] > 0):
                 raise TndError(f"{self.table.name()}: the whole-network calibration gives {t['latency']!r} ms for a "

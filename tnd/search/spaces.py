@@ -336,15 +336,17 @@ class NB201Space(SearchSpace):
                                f"{len(missing)} of them (e.g. {missing[0]}); {hint}")
             check_table(table, cfg, needs_energy="energy" in needed)
             models.append(LutCosts(table, shape, strict=cfg.cost.strict_lut, energy=cfg.reward.energy,
-                                   parts=nb201.network_parts))
+                                   parts=nb201.live_network_parts))
         return models
 
     def cost_ranges(self, cfg: Any, costs: Callable[[Any], Mapping[str, Any]], names: Sequence[str],
                     stated: bool = True) -> dict[str, CostRange]:
         """The stated range, else over the cells with one op on every edge. Every cost is a sum over parts
-        (frame, one op per edge, the adds of nodes with several live inputs), each edge's op costs the same on
-        every edge, and adds only grow with live edges: so the cheapest and dearest cells are uniform ones
-        (exactly for params and flops; for a table's latency up to its calibration)."""
+        (frame, one op per edge, the adds of nodes with several inputs; latency and energy count only the
+        live edges and the adds the runtime keeps, and a disconnected cell only the call), each edge's op
+        costs the same on every edge, and adds only grow with edges: so the cheapest and dearest cells are
+        uniform ones (exactly for params and flops; for a table's latency up to its calibration; the uniform
+        `none` cell is disconnected, one call, the least any network costs)."""
         given = stated_ranges(cfg.derive.hv_range if stated else None)
         unknown = sorted(set(given) - set(names))
         if unknown:

@@ -32,8 +32,8 @@ class NetworkFamily:
     shape_field: str                                       # a field only this family's shape records have
     shape_from_dict: Callable[[Mapping[str, Any], str], Any]
     describe_shape: Callable[[Any], str]
-    random_arch: Callable[[random.Random, tuple[str, ...]], Any]
-    parts: Callable[[Any, Any], list[PartKey]]
+    random_arch: Callable[[random.Random, tuple[str, ...]], Any]   # the networks a table is judged on
+    parts: Callable[[Any, Any], list[PartKey]]             # the parts a runtime executes: what latency sums
     build: Callable[[Any, Any], nn.Module]
     arch_record: Callable[[Any], dict[str, Any]]           # how a report names one network's architecture
 
@@ -67,8 +67,8 @@ FAMILIES: dict[str, NetworkFamily] = {
         name="nb201", ops=tuple(nb201.NB201_OPS), parts_free_ops=("none",), shape_field="cells_per_stage",
         shape_from_dict=_nb201_shape,
         describe_shape=lambda s: f"NB201 C={s.channels}, N={s.cells_per_stage}, {s.input_size}px",
-        random_arch=nb201.random_arch,
-        parts=nb201.network_parts,
+        random_arch=nb201.random_connected_arch,   # a disconnected cell is a constant network no search derives
+        parts=nb201.live_network_parts,            # what the runtime executes (parameters still count dead edges)
         build=nb201.build_nb201_network,
         arch_record=lambda a: {"arch": str(a)}),
 }

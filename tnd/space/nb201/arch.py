@@ -102,3 +102,51 @@ def all_archs(ops: Iterable[str] = NB201_OPS) -> list[NB201Arch]:
 def random_arch(rng: random.Random, ops: Iterable[str] = NB201_OPS) -> NB201Arch:
     ops = tuple(ops)
     return NB201Arch(tuple(rng.choice(ops) for _ in range(N_EDGES)))
+
+
+def random_connected_arch(rng: random.Random, ops: Iterable[str] = NB201_OPS) -> NB201Arch:
+    """A uniform draw among the cells over ``ops`` whose output depends on their input (rejection sampling).
+    A disconnected cell makes the network a constant with chance accuracy, which no search derives."""
+    ops = tuple(ops)
+    if not any(op != "none" for op in ops):
+        raise TndError(f"NB201 arch: no connected cell can be drawn from ops {', '.join(ops) or '(none)'}; "
+                       "a cell needs at least one op other than 'none'")
+    while True:
+        arch = random_arch(rng, ops)
+        if is_connected(arch):
+            return arch
+
+
+# ---- what reaches the output ---------------------------------------------------------------------
+# An ONNX runtime computes only what the output depends on: a node no path from the input reaches is a
+# constant (folded), and an op whose result the output never reads is removed. These say which is which.
+
+def reached_from_input(arch: NB201Arch) -> frozenset[int]:
+    """Nodes with a path from the cell input (node 0) over non-``none`` edges, node 0 included."""
+    seen = {0}
+    for (src, dst), op in zip(EDGES, arch.ops):   # EDGES run in order of dst, so one pass suffices
+        if op != "none" and src in seen:
+            seen.add(dst)
+    return frozenset(seen)
+
+
+def reaching_output(arch: NB201Arch) -> frozenset[int]:
+    """Nodes with a path to the cell output (node 3) over non-``none`` edges, node 3 included."""
+    seen = {N_NODES - 1}
+    for (src, dst), op in reversed(tuple(zip(EDGES, arch.ops))):   # reversed: in decreasing order of dst
+        if op != "none" and dst in seen:
+            seen.add(src)
+    return frozenset(seen)
+
+
+def live_edges(arch: NB201Arch) -> tuple[int, ...]:
+    """Indices (into ``EDGES``) of the edges on a path from the cell input to its output through
+    non-``none`` edges: the ops a runtime executes. Empty when the cell is disconnected."""
+    start, end = reached_from_input(arch), reaching_output(arch)
+    return tuple(k for k, ((src, dst), op) in enumerate(zip(EDGES, arch.ops))
+                 if op != "none" and src in start and dst in end)
+
+
+def is_connected(arch: NB201Arch) -> bool:
+    """Whether the cell output depends on its input (else the whole network computes a constant)."""
+    return N_NODES - 1 in reached_from_input(arch)

@@ -1,8 +1,11 @@
 """An NB201 network as costed parts, with the same PartKey / lut_key as DARTS networks.
 
-Parts: the stem (the DARTS stem module, so the key is shared), every non-``none`` edge op of every
-cell, the element-wise adds that sum a node's live inputs, the two residual reduction blocks and the
-head (BN + ReLU, pool, linear). Cost of a network = sum over its parts; params sum exactly.
+Two lists. ``network_parts``: what PyTorch builds and counts: the stem (the DARTS stem module, so the
+key is shared), every non-``none`` edge op of every cell, the element-wise adds that sum a node's
+inputs, the two residual reduction blocks and the head (BN + ReLU, pool, linear); params and flops
+sum exactly over it. ``live_network_parts``: what an ONNX runtime executes, the list latency and
+energy sum: only the live edges' ops (``live_edges``) and the adds the runtime keeps, and nothing
+at all when the cell is disconnected (the whole network folds to a constant).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from typing import Iterable
 
 from torch import nn
 
-from tnd.space.nb201.arch import EDGES, N_NODES, NB201_OPS, NB201Arch
+from tnd.space.nb201.arch import EDGES, N_NODES, NB201_OPS, NB201Arch, is_connected, live_edges
 from tnd.space.nb201.network import Head, NB201Shape, ResNetBlock
 from tnd.space.parts import PartKey, register_part
 
@@ -29,10 +32,35 @@ def _head(key: PartKey) -> nn.Module:
 
 
 def cell_parts(arch: NB201Arch, c: int, h: int) -> list[PartKey]:
+    """Every op PyTorch builds (dead ones included: they hold weights) and the adds of every node."""
     parts = [PartKey(op, c, c, h, h, 1) for op in arch.ops if op != "none"]
     for node in range(1, N_NODES):
         live = sum(1 for k, (_, dst) in enumerate(EDGES) if dst == node and arch.ops[k] != "none")
         parts += [PartKey("add", c, c, h, h, 1)] * max(live - 1, 0)
+    return parts
+
+
+def runtime_adds(arch: NB201Arch, node: int) -> int:
+    """The adds an ONNX runtime keeps at ``node``, a node on an input-to-output path. Its inputs are summed
+    in edge order (``Cell.forward``); an input from a node the input never reaches is a constant, and an
+    add of two constants is folded, but an add of a constant to a varying input stays (checked on ORT's
+    optimised graph)."""
+    live = set(live_edges(arch))
+    varying = [k in live for k, (_, dst) in enumerate(EDGES) if dst == node and arch.ops[k] != "none"]
+    adds, acc_varies = 0, False
+    for i, v in enumerate(varying):
+        if i and (acc_varies or v):
+            adds += 1
+        acc_varies = acc_varies or v
+    return adds
+
+
+def live_cell_parts(arch: NB201Arch, c: int, h: int) -> list[PartKey]:
+    """What a runtime executes of the cell: the ops of its live edges and the adds it keeps."""
+    live = live_edges(arch)
+    parts = [PartKey(arch.ops[k], c, c, h, h, 1) for k in live]
+    for node in sorted({EDGES[k][1] for k in live}):
+        parts += [PartKey("add", c, c, h, h, 1)] * runtime_adds(arch, node)
     return parts
 
 
@@ -48,10 +76,21 @@ def _frame_parts(shape: NB201Shape) -> list[PartKey]:
 
 
 def network_parts(arch: NB201Arch, shape: NB201Shape) -> list[PartKey]:
-    """Every costed part of the network, with repeats (N cells per stage)."""
+    """Every part PyTorch builds, with repeats (N cells per stage): what params and flops count."""
     parts = _frame_parts(shape)
     for c, h in shape.stages():
         parts += cell_parts(arch, c, h) * shape.cells_per_stage
+    return parts
+
+
+def live_network_parts(arch: NB201Arch, shape: NB201Shape) -> list[PartKey]:
+    """The parts an ONNX runtime executes, with repeats: what latency and energy sum. None for a disconnected
+    cell: the network's output is then a constant, folded whole (measured: one call's overhead)."""
+    if not is_connected(arch):
+        return []
+    parts = _frame_parts(shape)
+    for c, h in shape.stages():
+        parts += live_cell_parts(arch, c, h) * shape.cells_per_stage
     return parts
 
 
