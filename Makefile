@@ -47,12 +47,11 @@ demo: $(DEMO_LUT:.json=.validate.json)
 	$(TND) export $(DEMO)/train/checkpoint.pt --out $(DEMO)/model.onnx
 	$(TND) bench $(DEMO)/model.onnx --device cpu --lut $(DEMO_LUT) --json $(DEMO)/bench.json
 
-# On a machine with an NVIDIA GPU: the gpu-marked tests, then this GPU's table (real NVML energy),
-# checked on 30 whole networks. The preset is detected (lut/h100.json on an H100).
+# On a machine with an NVIDIA GPU: every GPU check in one go (tools/gpu_check.sh; results in runs/gpu-check):
+# the paper preset's step times and projected search time, the gpu-marked tests, this GPU's table for the
+# paper preset (real NVML energy; the preset is detected) checked on 30 whole networks, and torchrun on NCCL.
 gpu-check: $(STAMP)
-	$(PY) -m pytest -q -m gpu -rs
-	$(PY) tools/build_lut.py --device $$($(PY) -c "from tnd.search.lut_source import default_device as d; print(d())") --fit-predictor --resume --no-progress
-	$(TND) lut validate --samples 30 --no-progress --lut lut/$$($(PY) -c "from tnd.search.lut_source import default_device as d; print(d())").json
+	tools/gpu_check.sh $(PY) runs/gpu-check
 
 bench: $(STAMP)
 	$(PY) benchmarks/run_all.py

@@ -64,7 +64,10 @@ def main() -> int:
     ap.add_argument("--out", default=str(HERE / "RESULTS.md"))
     args = ap.parse_args()
     sys.path.insert(0, str(HERE.parent))
-    sections = dict(read_sections(Path(args.out))) if args.only else {}
+    # Sections already there are kept unless rerun now: those of --only's others, and those `make bench` does
+    # not run (bench_search_gpu needs a GPU; bench_conditioned_supernet takes hours on 2 cores), run by hand.
+    existing = read_sections(Path(args.out))
+    sections = dict(existing)
     for name in args.only or BENCHES:
         t0 = time.perf_counter()
         print(f"== {name}", flush=True)
@@ -77,8 +80,11 @@ def main() -> int:
               f"- Date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}"
               + (f" (sections rerun: {', '.join(args.only)}; the others keep their own dates)" if args.only else ""),
               f"- Command: `{' '.join(['python', 'benchmarks/run_all.py', *sys.argv[1:]])}` (via `make bench`)",
-              "- GPU figures appear only where a section names a GPU device; none are estimated.", ""]
-    body = [f"<!-- bench:{n} -->\n{sections[n]}<!-- /bench:{n} -->\n" for n in BENCHES if n in sections]
+              "- GPU figures appear only where a section names a GPU device; none are estimated.",
+              "- Sections that `make bench` does not run (GPU-only, or hours on 2 cores) are run by hand and keep "
+              "their own machine, date and command.", ""]
+    order = list(BENCHES) + [n for n, _ in existing if n not in BENCHES]
+    body = [f"<!-- bench:{n} -->\n{sections[n]}<!-- /bench:{n} -->\n" for n in order if n in sections]
     from tnd import atomic
 
     atomic.write_text(args.out, "\n".join(header + body) + trailer(Path(args.out)))

@@ -133,7 +133,8 @@ def validate_lut(req: ValidateRequest, echo: Callable[[str], None] = print) -> d
         "networks": [{"shape": s.to_dict(), "shape_name": family.describe_shape(s), **family.arch_record(a),
                       "predicted_ms": float(pr),
                       "calibrated_ms": float(X[i] @ coef + intercept), "group_sums_ms": X[i].tolist(),
-                      "measured_ms": float(m), "pass_ms": [float(passes[0][i]), float(passes[1][i])]}
+                      "measured_ms": float(m), "pass_ms": [float(passes[0][i]), float(passes[1][i])],
+                      **({"runtime_notes": models[i].notes} if getattr(models[i], "notes", None) else {})}
                      for i, ((s, a), pr, m) in enumerate(zip(nets, predicted, measured))],
     }
     if table.has_energy and not table.energy_is_estimate:

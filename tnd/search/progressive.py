@@ -370,11 +370,14 @@ class ProgressiveSearch:
             else:
                 logits = stage.supernet(x, weights={c: policy.probs(c).detach().to(self.device) for c in policy.cells})
             loss = nn.functional.cross_entropy(logits, y)
+        # The optimiser's list of the supernet's parameters: supernet.parameters() walks thousands of modules
+        # (every op on every edge) each step, and on a GPU the step is bound by the host's time to launch it.
+        weights = stage.w_opt.param_groups[0]["params"]
         stage.w_opt.zero_grad(set_to_none=True)
         stage.scaler.scale(loss).backward()
-        distributed.average_gradients(stage.supernet.parameters())   # no-op with one process
+        distributed.average_gradients(weights)   # no-op with one process
         stage.scaler.unscale_(stage.w_opt)
-        nn.utils.clip_grad_norm_(stage.supernet.parameters(), self.cfg.weights.grad_clip)
+        nn.utils.clip_grad_norm_(weights, self.cfg.weights.grad_clip)
         stage.scaler.step(stage.w_opt)
         stage.scaler.update()
         return loss.detach()   # no host sync per step: the epoch reads its losses once
