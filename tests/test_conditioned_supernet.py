@@ -9,8 +9,11 @@ import pytest
 import torch
 
 from tnd.cli.main import main
-from tnd.search.conditioned import ConditionedSettings, normalise_over, union_top_k
-from tnd.search.conditioned_supernet import ConditionedCells, step_rewards
+from tnd.errors import TndError
+from tnd.search.conditioned import (ConditionedSettings, RewardRanges, normalise, rloo_advantages, tchebycheff,
+                                    union_top_k)
+from tnd.search.conditioned_supernet import ConditionedCells, reward_ranges, step_rewards
+from tnd.search.cost_range import CostRange
 from tnd.search.config import load_search_config
 from tnd.search.run import run_search
 
@@ -97,12 +100,86 @@ def test_shrinking_keeps_the_union_of_each_preferences_top_k():
     assert bool(cells.template.alive("normal")[0, ops.index("sep_conv_3x3")])     # the space's policy follows
 
 
+# error over [0, 1], latency (ms) over the demo's cheapest-dearest derivable network on lut/cpu.json
+RANGES = RewardRanges(("error", "latency"), (0.0, 0.064), (1.0, 0.367), ("fraction", "cost model"))
+
+
+def per_step(points):
+    """The normalisation the supernet search used before: each objective over the step's own min and max."""
+    columns = list(zip(*points))
+    return [[normalise(v, min(c), max(c)) for v, c in zip(p, columns)] for p in points]
+
+
 def test_each_sample_is_rewarded_under_its_own_preference():
-    f = normalise_over([[0.1, 2.0], [0.3, 1.0], [0.2, 1.5]])
-    assert [v for p in f for v in p] == pytest.approx([0, 1, 1, 0, 0.5, 0.5])
-    points = [[0.1, 2.0], [0.3, 1.0]] * 2               # (error, cost): accurate-slow and fast-inaccurate
-    r = step_rewards(points, [(1.0, 0.0), (0.0, 1.0)], group_size=2)
+    points = [[0.1, 0.2], [0.3, 0.1]] * 2               # (error, latency ms): accurate-slow and fast-inaccurate
+    r = step_rewards(points, [(1.0, 0.0), (0.0, 1.0)], group_size=2, ranges=RANGES)
     assert r[0] > r[1] and r[3] > r[2]                   # accuracy's preference and the cost's, each its own
+    # on the fixed ranges: (0.1, (0.2 - 0.064) / 0.303) under (0, 1) -> -(1 + rho) * 0.4488...
+    assert float(r[2]) == pytest.approx(-1.05 * (0.2 - 0.064) / 0.303)
+
+
+def test_fixed_ranges_keep_the_advantage_of_nearly_equal_samples_in_proportion():
+    """Converged samples differ by a little: on fixed ranges their advantages are small, non-zero, of the
+    right sign and in proportion to the difference, so the preference still weighs error against latency.
+    Over the step's own samples the same paths got the same advantages whatever the difference (1e-6 ms or
+    1e-2 ms, each stretched to [0, 1]): 0.01 of error weighed exactly as much as 1e-6 ms."""
+    w = [(0.5, 0.5)]
+    olds, gaps = [], []
+    for eps in (1e-6, 1e-4, 1e-2):
+        points = [[0.15, 0.10], [0.16, 0.10 - eps], [0.15, 0.10 + eps]]   # b: a bit faster, 0.01 less accurate
+        fixed = rloo_advantages(step_rewards(points, w, 3, RANGES), 3)
+        olds.append(rloo_advantages(torch.tensor([tchebycheff(f, w[0]) for f in per_step(points)]), 3).tolist())
+        assert bool((fixed != 0).all())
+        assert fixed[1] < fixed[2] < fixed[0]      # 0.01 of error costs more than eps ms here; slower is worse
+        gaps.append(float(fixed[0] - fixed[2]))
+    assert gaps[1] / gaps[0] == pytest.approx(100, rel=1e-6)   # in proportion (while error holds the max)
+    assert gaps[2] > gaps[1]
+    # the old normaliser: the same advantages whatever eps, and 0.01 of error weighs as much as eps ms
+    assert olds[0] == pytest.approx(olds[1]) and olds[1] == pytest.approx(olds[2])
+    assert olds[0][1] == pytest.approx(olds[0][2])
+    # identical samples but one: only that one's advantage moves
+    same = [[0.2, 0.1]] * 2 + [[0.2, 0.1 + 1e-5]]
+    adv = rloo_advantages(step_rewards(same, w, 3, RANGES), 3)
+    assert adv[2] < 0 < adv[0] == adv[1]
+
+
+def test_rewards_are_monotone_in_error_and_latency_for_a_fixed_preference():
+    errors = [0.05 * i for i in range(11)]
+    latencies = [0.06 + 0.03 * i for i in range(11)]
+    for w in [(1.0, 0.0), (0.75, 0.25), (0.5, 0.5), (0.25, 0.75), (0.0, 1.0)]:
+        grid = [[[e, lat] for lat in latencies] for e in errors]
+        r = [step_rewards(row, [w], len(row), RANGES).tolist() for row in grid]
+        for i in range(len(errors)):
+            for j in range(len(latencies)):
+                if i + 1 < len(errors):       # worse error: never better, strictly worse where error is weighed
+                    assert r[i + 1][j] <= r[i][j] and (w[0] == 0 or r[i + 1][j] < r[i][j])
+                if j + 1 < len(latencies):
+                    assert r[i][j + 1] <= r[i][j] and (w[1] == 0 or r[i][j + 1] < r[i][j])
+
+
+def test_reward_ranges_come_from_the_hypervolume_ranges_and_reject_bad_input():
+    r = reward_ranges(["latency"], {"latency": CostRange(0.064, 0.367, "cost model")})
+    assert r.to_dict() == {"error": {"range": [0.0, 1.0], "source": "error = 1 - accuracy, a fraction"},
+                           "latency": {"range": [0.064, 0.367], "source": "cost model"}}
+    for bad in (lambda: RewardRanges(("error",), (0.0,), (0.0,), ("x",)),
+                lambda: RewardRanges(("error", "latency"), (0.0,), (1.0, 2.0), ("x", "y")),
+                lambda: reward_ranges(["energy"], {"latency": CostRange(0.1, 0.2, "x")}),
+                lambda: step_rewards([[0.1, 0.1]], [(1.0, 0.0)] * 2, 1, RANGES),
+                lambda: RANGES.normalise([0.1])):
+        with pytest.raises(TndError) as e:
+            bad()
+        assert len(str(e.value).splitlines()) == 1
+
+
+def test_a_run_records_and_logs_the_ranges_its_rewards_used(finished):
+    out, result = finished
+    ranges = result["conditioned"]["reward_ranges"]
+    assert ranges["error"]["range"] == [0.0, 1.0]
+    assert ranges["params"]["range"] == result["hypervolume"]["range"]["params"]     # one source for both
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert log[0]["event"] == "reward_ranges" and log[0]["params"] == ranges["params"]
+    alpha = [r for r in log if r["event"] == "alpha"]
+    assert alpha and all(len(r["groups"]) == 2 and len(r["groups"][0]["rewards"]) == 2 for r in alpha)
 
 
 @pytest.mark.parametrize("argv, message", [

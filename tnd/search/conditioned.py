@@ -72,11 +72,45 @@ def normalise(value: float, lo: float, hi: float) -> float:
     return 0.0 if hi <= lo else (value - lo) / (hi - lo)
 
 
-def normalise_over(points: Sequence[Sequence[float]]) -> list[list[float]]:
-    """Each objective (column) of ``points`` mapped to [0, 1] over its min and max among them."""
-    columns = list(zip(*points))
-    ranges = [(min(c), max(c)) for c in columns]
-    return [[normalise(v, lo, hi) for v, (lo, hi) in zip(p, ranges)] for p in points]
+@dataclass(frozen=True)
+class RewardRanges:
+    """The fixed values each objective of a reward point (error, then each cost) maps to 0 and 1, resolved
+    once per run, so that a sample's reward depends on it alone and not on the other samples of its step:
+    normalised over a step's own samples, converged samples' tiny differences are stretched to [0, 1] and
+    the preference no longer decides which of them is better. ``sources`` says where each range came from."""
+
+    names: tuple[str, ...]            # "error", then each cost
+    lower: tuple[float, ...]
+    upper: tuple[float, ...]
+    sources: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not (len(self.names) == len(self.lower) == len(self.upper) == len(self.sources)) or not self.names:
+            raise TndError("reward ranges: give one lower, upper and source per objective")
+        bad = [n for n, lo, hi in zip(self.names, self.lower, self.upper)
+               if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo)]
+        if bad:
+            raise TndError(f"reward ranges: {', '.join(bad)} needs a finite range with upper > lower")
+
+    def normalise(self, point: Sequence[float]) -> list[float]:
+        """``point`` (error, costs...) on the ranges: 0 at each lower end, 1 at each upper (extrapolated outside)."""
+        if len(point) != len(self.names):
+            raise TndError(f"reward point has {len(point)} objectives, the ranges {len(self.names)}")
+        return [normalise(v, lo, hi) for v, lo, hi in zip(point, self.lower, self.upper)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {n: {"range": [lo, hi], "source": src}
+                for n, lo, hi, src in zip(self.names, self.lower, self.upper, self.sources)}
+
+
+def scalarised_rewards(points: Sequence[Sequence[float]], weights: Sequence[Sequence[float]], group_size: int,
+                       ranges: RewardRanges, rho: float = TCHEBYCHEFF_RHO) -> torch.Tensor:
+    """Each sample's reward: its point (error, costs...) normalised on the fixed ``ranges``, scalarised by
+    ``tchebycheff`` under the weights of its group (consecutive groups of ``group_size`` samples share one)."""
+    if group_size < 1 or len(points) != len(weights) * group_size:
+        raise TndError(f"rewards: {len(points)} samples do not make {len(weights)} groups of {group_size}")
+    return torch.tensor([tchebycheff(ranges.normalise(p), weights[i // group_size], rho)
+                         for i, p in enumerate(points)], dtype=torch.float64)
 
 
 def rloo_advantages(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
