@@ -14,6 +14,7 @@ from tnd.search.conditioned import (ConditionedSettings, RewardRanges, normalise
                                     union_top_k)
 from tnd.search.conditioned_supernet import ConditionedCells, reward_ranges, step_rewards
 from tnd.search.cost_range import CostRange
+from tnd.search.policy import OpCap, log_prob_derived, sample_derived
 from tnd.search.config import load_search_config
 from tnd.search.run import run_search
 
@@ -192,3 +193,78 @@ def test_bad_conditioned_settings_are_one_line_errors(argv, message, capsys, tmp
                  "--out", str(tmp_path), *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1 and err.startswith("tnd: error:")
+
+
+def test_a_small_run_derives_members_that_differ_across_preferences(tmp_path, digits):
+    """One short stage (20 alpha steps, ~15 s): the accuracy end of the grid derives a larger network than the
+    params end. (A sanity check of the whole loop on fixed ranges: at this length the old per-step
+    normalisation spread its members too, 48-59k against 27-30k params over seeds 0-2; its collapse came
+    with convergence, which the reward tests above pin down.)"""
+    toy = {**TINY, "stages": [{"cells": 2, "ops": 8, "epochs": 3, "warmup_epochs": 1}],
+           "weights": {"lr": 0.1, "steps_per_epoch": 10}, "policy": {"alpha_every": 1},
+           "conditioned": {"grid": 3}}
+    result = run_search(load_search_config(None, toy), tmp_path, data=digits, **quiet)
+    params = [m["objectives"]["params"] for m in result["genotypes"]]
+    assert len({json.dumps(m["genotype"]) for m in result["genotypes"]}) >= 2
+    assert params[0] > 1.5 * params[-1]       # seeds 0-2: 62k/31k, 48k/27k, 56k/29k
+
+
+def test_capped_derived_samples_obey_the_cap_and_their_log_probs_are_the_sampling_distribution():
+    """Two nodes (edges {0, 1} and {2, 3, 4}), op 0 the capped one (a skip) at most once, and strong on
+    every edge: every choice's probability under the cap sums to 1 over all choices, matches how often
+    it is drawn, and no draw has the op twice (unless an edge has no other op)."""
+    import itertools
+    from collections import Counter
+
+    nodes = [[0, 1], [2, 3, 4]]
+    alpha = torch.tensor([[2.0, 0.0, -1.0], [1.5, 0.5, 0.0], [2.0, -0.5, 0.5], [1.0, 0.0, 0.0], [3.0, 1.0, 0.0]])
+    usable = torch.ones(5, 3, dtype=torch.bool)
+    cap = OpCap(0, 1)
+    total, choices = 0.0, []
+    for pair0 in itertools.combinations(nodes[0], 2):
+        for pair1 in itertools.combinations(nodes[1], 2):
+            for ops in itertools.product(range(3), repeat=4):
+                c = torch.full((5,), -1, dtype=torch.long)
+                for e, o in zip(pair0 + pair1, ops):
+                    c[e] = o
+                lp = float(log_prob_derived(alpha, usable, nodes, c, cap))
+                total += torch.tensor(lp).exp().item()
+                choices.append((tuple(c.tolist()), lp))
+    assert total == pytest.approx(1.0, abs=1e-6)
+    g = torch.Generator().manual_seed(0)
+    n = 20000
+    drawn = Counter(tuple(sample_derived(alpha, usable, nodes, g, cap=cap).tolist()) for _ in range(n))
+    assert all(sum(o == 0 for o in c) <= 1 for c in drawn)
+    probs = {c: torch.tensor(lp).exp().item() for c, lp in choices}
+    for c, k in drawn.most_common(10):
+        assert k / n == pytest.approx(probs[c], abs=4 * (probs[c] / n) ** 0.5 + 1e-3)
+    assert sum(p for c, p in probs.items() if sum(o == 0 for o in c) > 1) == 0.0
+    # without a cap: unchanged, the op may come on every edge
+    free = Counter(tuple(sample_derived(alpha, usable, nodes, g).tolist()) for _ in range(2000))
+    assert any(sum(o == 0 for o in c) == 4 for c in free)
+    # an edge whose only usable op is the capped one keeps it
+    only = usable.clone()
+    only[3] = torch.tensor([True, False, False])
+    c = torch.tensor([0, 1, -1, 0, 1])          # edge 3 takes the op though the cap is reached
+    assert torch.isfinite(log_prob_derived(alpha, only, nodes, c, cap))
+    assert all(sample_derived(alpha, only, nodes, g, cap=cap)[3] in (-1, 0) for _ in range(50))
+
+
+def test_the_conditioned_search_samples_under_derivations_skip_cap(tmp_path, digits):
+    """The demo's DARTS space: every path a conditioned search draws has at most derive.max_skip skip
+    connections in its normal cell, as its derived members do."""
+    from tnd.search.conditioned_supernet import ConditionedSupernetSearch
+    from tnd.search.run import build_costs, searched_preferences
+
+    cfg = load_search_config(None, {**TINY, "derive": {"max_skip": 1}})
+    search = ConditionedSupernetSearch(cfg, digits, build_costs(cfg, searched_preferences(cfg)[0]), tmp_path)
+    cells = search._new_policy()
+    assert cells.template.caps["normal"].most == 1 and "reduce" not in cells.template.caps
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():   # a policy that wants skip connections everywhere
+        cells.f.bias[:, cells.ops.index("skip_connect")] = 5.0
+    for uniform in (True, False):
+        for _ in range(50):
+            names = cells.op_names(cells.sample(g, uniform=uniform))
+            assert names["normal"].count("skip_connect") <= 1
+    assert any(cells.op_names(cells.sample(g))["reduce"].count("skip_connect") > 1 for _ in range(20))

@@ -4,7 +4,9 @@ The supernet is shared and trained once through the stages, as a series' member'
 steps differ from ``ProgressiveSearch``:
 
   weight step   (after warm-up) the path is drawn from softmax(f(z)) for a preference w drawn uniformly
-                over the simplex, so the weights are trained on paths from the whole front
+                over the simplex, so the weights are trained on paths from the whole front; every path
+                (warm-up's too) obeys derivation's caps (``SearchSpace.sampling_caps``: DARTS's
+                ``derive.max_skip``), so what is rewarded is what the members can be
   alpha step    ``preferences_per_step`` weight vectors w (stratified over the simplex of the reward's
                 objectives), ``samples_per_preference`` paths from f(z) each, z = w centred; each path
                 scored on the validation batch through the supernet and costed by the cost model; each
@@ -240,6 +242,9 @@ class ConditionedSupernetSearch(ProgressiveSearch):
 
     def _new_policy(self) -> ConditionedCells:
         template = super()._new_policy()
+        # samples obey derivation's caps (DARTS: derive.max_skip skip connections in the normal cell), so the
+        # paths rewarded are of the form the members are derived in; see ``Policy.caps``
+        template.caps = self.space.sampling_caps(self.cfg, template)
         return ConditionedCells(template, len(self.objectives), self.settings,
                                 generator=torch.Generator().manual_seed(seed_of(self.cfg.seed, 0, 0, 11)))
 
@@ -321,6 +326,7 @@ class ConditionedSupernetSearch(ProgressiveSearch):
 def policy_of(cfg: SearchConfig, record: dict[str, Any]) -> ConditionedCells:
     """A finished run's f, over the space's policy its config describes."""
     template = cfg.search_space().new_policy(cfg, torch.Generator().manual_seed(0))   # alpha: set from f
+    template.caps = cfg.search_space().sampling_caps(cfg, template)
     cells = ConditionedCells(template, len(record["objectives"]), cfg.conditioned)
     cells.load_record(record)
     return cells
