@@ -10,8 +10,8 @@ import torch
 
 from tnd.cli.main import main
 from tnd.errors import TndError
-from tnd.search.conditioned import (ConditionedSettings, RewardRanges, normalise, rloo_advantages, tchebycheff,
-                                    union_top_k)
+from tnd.search.conditioned import (ConditionedSettings, RewardRanges, best_top_k, normalise, rloo_advantages,
+                                    tchebycheff, union_top_k)
 from tnd.search.conditioned_supernet import ConditionedCells, reward_ranges, step_rewards
 from tnd.search.cost_range import CostRange
 from tnd.search.policy import OpCap, log_prob_derived, sample_derived
@@ -81,11 +81,15 @@ def test_resume_at_an_epoch_boundary_matches_the_uninterrupted_run(finished, tmp
     assert resumed["genotypes"] == full["genotypes"] and resumed["conditioned"] == full["conditioned"]
 
 
-def test_shrinking_keeps_the_union_of_each_preferences_top_k():
+def test_shrinking_keeps_k_ops_per_edge_each_the_best_of_some_preference():
     a = torch.tensor([[3.0, 2.0, 1.0, 0.0], [0.0, 1.0, 2.0, 3.0]])
     b = torch.tensor([[0.0, 1.0, 2.0, 3.0], [0.0, 1.0, 2.0, 3.0]])
     alive = torch.tensor([[True, True, True, True], [True, True, True, False]])
+    # the tabular search's union: k per preference, so up to k x preferences per edge
     assert union_top_k([a, b], alive, 1).tolist() == [[True, False, False, True], [False, False, True, False]]
+    # the supernet's: exactly k per edge, ranked by each op's best probability over the preferences
+    assert best_top_k([a, b], alive, 2).tolist() == [[True, False, False, True], [False, True, True, False]]
+    assert best_top_k([a, b], alive, 1).sum(-1).tolist() == [1, 1]
     # over a space's cells: f linear in z, one edge pulled to different ops by the two ends of the grid
     cfg = load_search_config(None, TINY)
     cells = ConditionedCells(cfg.search_space().new_policy(cfg, torch.Generator().manual_seed(0)), 2,
@@ -94,9 +98,10 @@ def test_shrinking_keeps_the_union_of_each_preferences_top_k():
     with torch.no_grad():
         cells.f.head.weight[ops.index("sep_conv_3x3"), 0] = 10.0    # row 0 = normal edge 0; z = centred weights
         cells.f.head.weight[ops.index("max_pool_3x3"), 1] = 10.0
-    dropped = cells.shrink({"normal": 1, "reduce": 1})
+    dropped = cells.shrink({"normal": 2, "reduce": 1})
     assert sorted(cells.alive_ops("normal")[0]) == ["max_pool_3x3", "sep_conv_3x3"]
-    assert all(len(edge) == 1 for c in cells.cells for edge in cells.alive_ops(c)[c == "normal":])
+    assert all(len(edge) == 2 for edge in cells.alive_ops("normal"))
+    assert all(len(edge) == 1 for edge in cells.alive_ops("reduce"))
     assert len(dropped["normal"][0]) == len(ops) - 2
     assert bool(cells.template.alive("normal")[0, ops.index("sep_conv_3x3")])     # the space's policy follows
 

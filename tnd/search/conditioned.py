@@ -44,7 +44,7 @@ class ConditionedSettings:
     samples_per_preference: int = 3    # cells drawn per weight vector (the leave-one-out group)
     lr: float = 0.02                   # Adam on f (0.05 and 0.01 found less of the front)
     grad_clip: float = 5.0
-    shrink_grid: int = 11              # preferences whose top-k ops are kept at each shrink
+    shrink_grid: int = 11              # preferences shrinking serves (tabular: union_top_k; supernet: best_top_k)
     grid: int = 5                      # members per training device at the end (tabular: placed by place_members)
     refine_steps: int = 3000           # at most: the fit of f to the best cell read per preference, after the budget
     refine_grid: int = 21              # preferences (per training device) the fit makes derive their best read cell
@@ -182,6 +182,20 @@ def union_top_k(alphas: Iterable[torch.Tensor], alive: torch.Tensor, keep: int) 
     for alpha in alphas:
         union |= shrink_alive(alpha, alive, keep)
     return union
+
+
+def best_top_k(alphas: Iterable[torch.Tensor], alive: torch.Tensor, keep: int) -> torch.Tensor:
+    """The alive mask that keeps, on each edge, exactly ``keep`` alive ops (fewer where fewer are alive): those
+    most probable under *some* of ``alphas`` (each op scored by its largest probability over them). An op
+    strong for one end of the front survives as in ``union_top_k``, but the stage gets the op count its
+    config asks for, so each op's shared weights are trained as often as in a series' supernet."""
+    best = None
+    for alpha in alphas:
+        p = masked_log_softmax(alpha.detach(), alive).exp()
+        best = p if best is None else torch.maximum(best, p)
+    if best is None:
+        raise TndError("shrinking needs at least one preference's alpha")
+    return shrink_alive(best, alive, keep)
 
 
 def device_features(reference_costs: Sequence[float]) -> torch.Tensor:
