@@ -201,17 +201,17 @@ def test_bad_conditioned_settings_are_one_line_errors(argv, message, capsys, tmp
 
 
 def test_a_small_run_derives_members_that_differ_across_preferences(tmp_path, digits):
-    """One short stage (20 alpha steps, ~15 s): the accuracy end of the grid derives a larger network than the
-    params end. (A sanity check of the whole loop on fixed ranges: at this length the old per-step
-    normalisation spread its members too, 48-59k against 27-30k params over seeds 0-2; its collapse came
-    with convergence, which the reward tests above pin down.)"""
+    """One short stage (20 alpha steps, ~5 s): the accuracy end of the grid derives a larger network than the
+    params end. (A sanity check of the whole loop: at this length the old code, per-step normalisation and
+    no skip cap, spread its members too, 48-59k against 27-30k params over seeds 0-2; its collapse came with
+    convergence, which the reward tests above pin down.)"""
     toy = {**TINY, "stages": [{"cells": 2, "ops": 8, "epochs": 3, "warmup_epochs": 1}],
            "weights": {"lr": 0.1, "steps_per_epoch": 10}, "policy": {"alpha_every": 1},
            "conditioned": {"grid": 3}}
     result = run_search(load_search_config(None, toy), tmp_path, data=digits, **quiet)
     params = [m["objectives"]["params"] for m in result["genotypes"]]
     assert len({json.dumps(m["genotype"]) for m in result["genotypes"]}) >= 2
-    assert params[0] > 1.5 * params[-1]       # seeds 0-2: 62k/31k, 48k/27k, 56k/29k
+    assert params[0] > 1.3 * params[-1]       # seeds 0-2: 36k/22k, 42k/29k, 56k/23k
 
 
 def test_capped_derived_samples_obey_the_cap_and_their_log_probs_are_the_sampling_distribution():
