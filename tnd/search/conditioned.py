@@ -44,7 +44,7 @@ class ConditionedSettings:
     samples_per_preference: int = 3    # cells drawn per weight vector (the leave-one-out group)
     lr: float = 0.02                   # Adam on f (0.05 and 0.01 found less of the front)
     grad_clip: float = 5.0
-    shrink_grid: int = 11              # preferences whose top-k ops are kept at each shrink
+    shrink_grid: int = 11              # preferences shrinking serves (tabular: union_top_k; supernet: best_top_k)
     grid: int = 5                      # members per training device at the end (tabular: placed by place_members)
     refine_steps: int = 3000           # at most: the fit of f to the best cell read per preference, after the budget
     refine_grid: int = 21              # preferences (per training device) the fit makes derive their best read cell
@@ -72,11 +72,45 @@ def normalise(value: float, lo: float, hi: float) -> float:
     return 0.0 if hi <= lo else (value - lo) / (hi - lo)
 
 
-def normalise_over(points: Sequence[Sequence[float]]) -> list[list[float]]:
-    """Each objective (column) of ``points`` mapped to [0, 1] over its min and max among them."""
-    columns = list(zip(*points))
-    ranges = [(min(c), max(c)) for c in columns]
-    return [[normalise(v, lo, hi) for v, (lo, hi) in zip(p, ranges)] for p in points]
+@dataclass(frozen=True)
+class RewardRanges:
+    """The fixed values each objective of a reward point (error, then each cost) maps to 0 and 1, resolved
+    once per run, so that a sample's reward depends on it alone and not on the other samples of its step:
+    normalised over a step's own samples, converged samples' tiny differences are stretched to [0, 1] and
+    the preference no longer decides which of them is better. ``sources`` says where each range came from."""
+
+    names: tuple[str, ...]            # "error", then each cost
+    lower: tuple[float, ...]
+    upper: tuple[float, ...]
+    sources: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not (len(self.names) == len(self.lower) == len(self.upper) == len(self.sources)) or not self.names:
+            raise TndError("reward ranges: give one lower, upper and source per objective")
+        bad = [n for n, lo, hi in zip(self.names, self.lower, self.upper)
+               if not (math.isfinite(lo) and math.isfinite(hi) and hi > lo)]
+        if bad:
+            raise TndError(f"reward ranges: {', '.join(bad)} needs a finite range with upper > lower")
+
+    def normalise(self, point: Sequence[float]) -> list[float]:
+        """``point`` (error, costs...) on the ranges: 0 at each lower end, 1 at each upper (extrapolated outside)."""
+        if len(point) != len(self.names):
+            raise TndError(f"reward point has {len(point)} objectives, the ranges {len(self.names)}")
+        return [normalise(v, lo, hi) for v, lo, hi in zip(point, self.lower, self.upper)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {n: {"range": [lo, hi], "source": src}
+                for n, lo, hi, src in zip(self.names, self.lower, self.upper, self.sources)}
+
+
+def scalarised_rewards(points: Sequence[Sequence[float]], weights: Sequence[Sequence[float]], group_size: int,
+                       ranges: RewardRanges, rho: float = TCHEBYCHEFF_RHO) -> torch.Tensor:
+    """Each sample's reward: its point (error, costs...) normalised on the fixed ``ranges``, scalarised by
+    ``tchebycheff`` under the weights of its group (consecutive groups of ``group_size`` samples share one)."""
+    if group_size < 1 or len(points) != len(weights) * group_size:
+        raise TndError(f"rewards: {len(points)} samples do not make {len(weights)} groups of {group_size}")
+    return torch.tensor([tchebycheff(ranges.normalise(p), weights[i // group_size], rho)
+                         for i, p in enumerate(points)], dtype=torch.float64)
 
 
 def rloo_advantages(rewards: torch.Tensor, group_size: int) -> torch.Tensor:
@@ -148,6 +182,20 @@ def union_top_k(alphas: Iterable[torch.Tensor], alive: torch.Tensor, keep: int) 
     for alpha in alphas:
         union |= shrink_alive(alpha, alive, keep)
     return union
+
+
+def best_top_k(alphas: Iterable[torch.Tensor], alive: torch.Tensor, keep: int) -> torch.Tensor:
+    """The alive mask that keeps, on each edge, exactly ``keep`` alive ops (fewer where fewer are alive): those
+    most probable under *some* of ``alphas`` (each op scored by its largest probability over them). An op
+    strong for one end of the front survives as in ``union_top_k``, but the stage gets the op count its
+    config asks for, so each op's shared weights are trained as often as in a series' supernet."""
+    best = None
+    for alpha in alphas:
+        p = masked_log_softmax(alpha.detach(), alive).exp()
+        best = p if best is None else torch.maximum(best, p)
+    if best is None:
+        raise TndError("shrinking needs at least one preference's alpha")
+    return shrink_alive(best, alive, keep)
 
 
 def device_features(reference_costs: Sequence[float]) -> torch.Tensor:

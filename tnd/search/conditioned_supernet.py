@@ -4,16 +4,23 @@ The supernet is shared and trained once through the stages, as a series' member'
 steps differ from ``ProgressiveSearch``:
 
   weight step   (after warm-up) the path is drawn from softmax(f(z)) for a preference w drawn uniformly
-                over the simplex, so the weights are trained on paths from the whole front
+                over the simplex, so the weights are trained on paths from the whole front; every path
+                (warm-up's too) obeys derivation's caps (``SearchSpace.sampling_caps``: DARTS's
+                ``derive.max_skip``), so what is rewarded is what the members can be
   alpha step    ``preferences_per_step`` weight vectors w (stratified over the simplex of the reward's
                 objectives), ``samples_per_preference`` paths from f(z) each, z = w centred; each path
                 scored on the validation batch through the supernet and costed by the cost model; each
                 rewarded by the augmented Tchebycheff scalarisation of its normalised objectives under its
-                own w (error and each cost mapped to [0, 1] over the min and max of the step's samples: the
-                supernet's accuracies rise as it trains, so no fixed range fits them); REINFORCE with a
-                leave-one-out baseline within each w's group (``tnd.search.conditioned``)
-  shrinking     each edge keeps the union over a grid of ``shrink_grid`` preferences of each one's top-k
-                ops, so no region of the front loses the ops it needs
+                own w; error and each cost are mapped to [0, 1] on the ranges the run's hypervolume uses
+                (error on [0, 1], each cost over the cheapest and dearest derivable network, or
+                ``derive.hv_range``), resolved once per run and logged, so a sample's reward is its own and
+                not stretched by how alike the step's samples are; REINFORCE with a leave-one-out baseline
+                within each w's group (``tnd.search.conditioned``)
+  shrinking     each edge keeps the stage's k ops, those most probable under some preference of a grid of
+                ``shrink_grid`` (each op ranked by its largest probability over them): an end of the front
+                keeps the ops it needs, and the stage has the op count its config asks for (a union of
+                per-preference top-k kept 4.6 of 3 per edge on the digits demo, which left the convolutions
+                of the shared supernet undertrained and the accurate end with nothing to choose)
   the end       a grid of ``grid`` members derived (argmax of f(z), the space's derivation rules), each
                 scored through the supernet on the whole validation split and costed by the cost model;
                 f, the alive ops and the final supernet's weights are kept, so ``tnd derive RUN`` derives
@@ -29,7 +36,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -37,10 +44,11 @@ from torch import nn
 from tnd import atomic
 from tnd.errors import TndError
 from tnd.run_folder import load_state
-from tnd.search.conditioned import (SCALARISATION, ConditionedPolicy, ConditionedSettings, draw_weights,
-                                    normalise_over, preference_input, preference_record, reinforce_conditioned,
-                                    simplex_grid, tchebycheff, union_top_k)
+from tnd.search.conditioned import (SCALARISATION, ConditionedPolicy, ConditionedSettings, RewardRanges,
+                                    best_top_k, draw_weights, preference_input, preference_record,
+                                    reinforce_conditioned, scalarised_rewards, simplex_grid)
 from tnd.search.config import SearchConfig, conditioned_objectives
+from tnd.search.cost_range import ERROR_RANGE, ERROR_SOURCE, CostRange
 from tnd.search.policy import Policy
 from tnd.search.progressive import ProgressiveSearch, SearchOutcome, Stage, seed_of
 from tnd.search.reward import Preference
@@ -48,7 +56,8 @@ from tnd.search.reward import Preference
 RECORD_NAME = "conditioned.json"     # f and its layout: what `tnd derive` rebuilds the policy from
 SUPERNET_NAME = "supernet.pt"        # the final stage's shared weights: what `tnd derive` scores members with
 SUPERNET_FORMAT = "tnd-conditioned-supernet/1"
-NORMALISATION = "error and each cost over the min and max of the alpha step's samples"
+NORMALISATION = ("error and each cost on fixed ranges, the hypervolume's (error over [0, 1], each cost over the "
+                 "cheapest and dearest derivable network or derive.hv_range), resolved once per run")
 
 
 class ConditionedCells(nn.Module):
@@ -130,8 +139,8 @@ class ConditionedCells(nn.Module):
         return self.template.alive_ops(cell)
 
     def shrink(self, keep: int | dict[str, int]) -> dict[str, list[list[str]]]:
-        """Keep, per edge, the union over the shrink grid's preferences of each one's top-k ops (k per cell
-        type); returns the dropped op names per edge, as ``Policy.shrink`` does."""
+        """Keep, per edge, the k ops most probable under some preference of the shrink grid (``best_top_k``, k
+        per cell type); returns the dropped op names per edge, as ``Policy.shrink`` does."""
         before = {c: self.alive_ops(c) for c in self.cells}
         with torch.no_grad():
             alphas = [self.alpha_at(z) for z in self.shrink_zs]
@@ -139,7 +148,7 @@ class ConditionedCells(nn.Module):
                 r0, r1 = self.rows[c]
                 k = keep if isinstance(keep, int) else keep[c]
                 alive = self.template.alive(c)
-                self.f.alive[r0:r1, self.cols[c]] = union_top_k((a[c] for a in alphas), alive, k)
+                self.f.alive[r0:r1, self.cols[c]] = best_top_k((a[c] for a in alphas), alive, k)
         self._sync_alive()
         return {c: [[op for op in was if op not in now] for was, now in zip(before[c], self.alive_ops(c))]
                 for c in self.cells}
@@ -177,24 +186,52 @@ def conditioned_preference(cfg: SearchConfig) -> Preference:
     return Preference("conditioned", ConditionedReward(conditioned_objectives(cfg)))  # type: ignore[arg-type]
 
 
-def step_rewards(points: Sequence[Sequence[float]], weights: Sequence[Sequence[float]],
-                 group_size: int) -> torch.Tensor:
-    """Each sample's reward under its own group's weights: ``points`` (error, costs...) normalised over the
-    step's samples, then the augmented Tchebycheff scalarisation."""
-    f = normalise_over(points)
-    return torch.tensor([tchebycheff(fi, weights[i // group_size]) for i, fi in enumerate(f)], dtype=torch.float64)
+def reward_ranges(costs: Sequence[str], ranges: Mapping[str, CostRange]) -> RewardRanges:
+    """The reward's fixed ranges: error over ``ERROR_RANGE`` and each cost over its hypervolume range."""
+    missing = [c for c in costs if c not in ranges]
+    if missing:
+        raise TndError(f"reward ranges: no range for {', '.join(missing)}")
+    return RewardRanges(("error", *costs), (ERROR_RANGE[0], *(ranges[c].lower for c in costs)),
+                        (ERROR_RANGE[1], *(ranges[c].upper for c in costs)),
+                        (ERROR_SOURCE, *(ranges[c].source for c in costs)))
+
+
+def step_rewards(points: Sequence[Sequence[float]], weights: Sequence[Sequence[float]], group_size: int,
+                 ranges: RewardRanges) -> torch.Tensor:
+    """Each sample's reward under its own group's weights: ``points`` (error, costs...) on the run's fixed
+    ``ranges``, then the augmented Tchebycheff scalarisation."""
+    return scalarised_rewards(points, weights, group_size, ranges)
 
 
 class ConditionedSupernetSearch(ProgressiveSearch):
     """``ProgressiveSearch`` with one conditioned policy in place of a series' alpha tables (see the module)."""
 
-    def __init__(self, cfg: SearchConfig, data: Any, costs: Any, out_dir: str | Path, **kwargs: Any):
+    def __init__(self, cfg: SearchConfig, data: Any, costs: Any, out_dir: str | Path,
+                 ranges: Mapping[str, CostRange] | None = None, **kwargs: Any):
+        """``ranges``: each cost's range as the run's hypervolume takes it (``run.hypervolume_ranges``); None:
+        resolved from the space and ``costs`` alike, when the search first needs them."""
         super().__init__(cfg, [conditioned_preference(cfg)], data, costs, out_dir, **kwargs)
         if self.world > 1:
             raise TndError("strategy conditioned is not run under torchrun (its alpha steps are not split over "
                            "processes); run it as one process")
         self.objectives = conditioned_objectives(cfg)
         self.settings = cfg.conditioned
+        self._cost_ranges = dict(ranges) if ranges is not None else None
+        self._reward_ranges: RewardRanges | None = None
+
+    @property
+    def reward_ranges(self) -> RewardRanges:
+        """The fixed ranges every alpha step's rewards are normalised on (one per run)."""
+        if self._reward_ranges is None:
+            costs = self.objectives[1:]
+            given = self._cost_ranges or self.space.cost_ranges(self.cfg, self.costs, costs)
+            self._reward_ranges = reward_ranges(costs, given)
+        return self._reward_ranges
+
+    def _start(self) -> tuple[list[dict[str, Any]], Any, list[Any]]:
+        out = super()._start()
+        self._log({"event": "reward_ranges", "normalisation": NORMALISATION, **self.reward_ranges.to_dict()})
+        return out
 
     def warnings(self) -> list[str]:
         ignored = [name for name, given in (("reward targets/exponents", self.cfg.reward.targets or
@@ -208,6 +245,9 @@ class ConditionedSupernetSearch(ProgressiveSearch):
 
     def _new_policy(self) -> ConditionedCells:
         template = super()._new_policy()
+        # samples obey derivation's caps (DARTS: derive.max_skip skip connections in the normal cell), so the
+        # paths rewarded are of the form the members are derived in; see ``Policy.caps``
+        template.caps = self.space.sampling_caps(self.cfg, template)
         return ConditionedCells(template, len(self.objectives), self.settings,
                                 generator=torch.Generator().manual_seed(seed_of(self.cfg.seed, 0, 0, 11)))
 
@@ -229,12 +269,20 @@ class ConditionedSupernetSearch(ProgressiveSearch):
             scored = [self._score(stage, c, xv, yv) for c in choices]
         accs = torch.stack([acc for acc, _ in scored]).tolist()
         points = [[1.0 - acc] + [values[c] for c in costs] for acc, (_, values) in zip(accs, scored)]
-        r = step_rewards(points, weights, s.samples_per_preference)
-        loss = reinforce_conditioned(policy, stage.a_opt, zs, choices, r, s.samples_per_preference, s.grad_clip)
+        k = s.samples_per_preference
+        r = step_rewards(points, weights, k, self.reward_ranges)
+        loss = reinforce_conditioned(policy, stage.a_opt, zs, choices, r, k, s.grad_clip)
         self._log({"event": "alpha", "preference": stage.preference.name, "stage": stage.index, "epoch": e,
                    "step": step, "reward": float(r.mean()), "loss": loss, "accuracy": sum(accs) / len(accs),
                    "costs": {c: sum(p[i + 1] for p in points) / len(points) for i, c in enumerate(costs)},
-                   "entropy": policy.entropy().item()})
+                   "entropy": policy.entropy().item(),
+                   # per drawn preference: its weights, its samples' (error, costs...) and rewards, and how
+                   # many distinct paths it drew: what shows a collapse, and whether the rewards still differ
+                   "groups": [{"weights": [round(v, 4) for v in w],
+                               "points": [[round(v, 6) for v in p] for p in points[g * k:(g + 1) * k]],
+                               "rewards": [round(float(v), 6) for v in r[g * k:(g + 1) * k]],
+                               "distinct": len({json.dumps(policy.op_names(c)) for c in choices[g * k:(g + 1) * k]})}
+                              for g, w in enumerate(weights)]})
         return float(r.mean())
 
     def _finish(self, stage: Stage) -> list[dict[str, Any]]:
@@ -259,7 +307,9 @@ class ConditionedSupernetSearch(ProgressiveSearch):
     def record(self, policy: ConditionedCells) -> dict[str, Any]:
         return {"kind": "supernet", "objectives": self.objectives, "space": self.cfg.space,
                 "scalarisation": SCALARISATION, "normalisation": NORMALISATION,
-                "shrink": f"union over {self.settings.shrink_grid} preferences of each one's top-k ops per edge",
+                "reward_ranges": self.reward_ranges.to_dict(),
+                "shrink": f"the top-k ops per edge by their largest probability over {self.settings.shrink_grid} "
+                          "preferences",
                 "supernet": SUPERNET_NAME, "devices": {}, "uses_device_features": False, **policy.to_dict()}
 
     def run(self, stop_after_epochs: int | None = None) -> SearchOutcome | None:
@@ -280,6 +330,7 @@ class ConditionedSupernetSearch(ProgressiveSearch):
 def policy_of(cfg: SearchConfig, record: dict[str, Any]) -> ConditionedCells:
     """A finished run's f, over the space's policy its config describes."""
     template = cfg.search_space().new_policy(cfg, torch.Generator().manual_seed(0))   # alpha: set from f
+    template.caps = cfg.search_space().sampling_caps(cfg, template)
     cells = ConditionedCells(template, len(record["objectives"]), cfg.conditioned)
     cells.load_record(record)
     return cells

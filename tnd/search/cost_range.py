@@ -27,6 +27,8 @@ CostsOf = Callable[[Architecture], Mapping[str, Any]]   # a CostSuite: architect
 
 FROM_COST_MODEL = "cheapest and dearest derivable network over the search's op sets (the cost model)"
 FROM_CONFIG = "stated in the config (derive.hv_range)"
+ERROR_RANGE = (0.0, 1.0)   # error = 1 - accuracy, accuracy a fraction: its stated range (hypervolume and rewards)
+ERROR_SOURCE = "error = 1 - accuracy, a fraction"
 
 
 @dataclass(frozen=True)

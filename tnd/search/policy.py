@@ -14,6 +14,8 @@ The maths are pure functions on tensors (so the bandit test and the search loop 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from tnd.space.genotype import N_EDGES, Architecture
@@ -68,29 +70,55 @@ def edge_logits(alpha: torch.Tensor, usable: torch.Tensor) -> torch.Tensor:
     return torch.logsumexp(alpha.masked_fill(~usable, NEG_INF), dim=-1)
 
 
+@dataclass(frozen=True)
+class OpCap:
+    """At most ``most`` edges of a cell take op column ``op`` (DARTS derivation's cap on skip connections,
+    ``derive.max_skip``), so that samples are of the form derivation outputs. In sampling order (node by
+    node, each node's two edges by index) an edge met once the cap is reached draws among its other usable
+    ops; an edge with no other usable op keeps it (as derivation relaxes the cap)."""
+
+    op: int
+    most: int
+
+
+def _capped(usable: torch.Tensor, e: int, cap: OpCap | None, count: int) -> bool:
+    """Whether edge ``e`` may not take the cap's op, ``count`` edges having taken it before."""
+    return (cap is not None and count >= cap.most and bool(usable[e, cap.op])
+            and int(usable[e].sum()) > 1)
+
+
 def sample_derived(alpha: torch.Tensor, usable: torch.Tensor, nodes: list[list[int]],
-                   generator: torch.Generator | None = None, uniform: bool = False) -> torch.Tensor:
+                   generator: torch.Generator | None = None, uniform: bool = False,
+                   cap: OpCap | None = None) -> torch.Tensor:
     """Two distinct edges per node and a real op on each (-1 on the other edges). ``uniform``: every
-    usable edge pair and op equally likely (warm-up)."""
+    usable edge pair and op equally likely (warm-up). ``cap``: at most so many edges take its op."""
     a = torch.zeros_like(alpha) if uniform else alpha.detach()
     logits = edge_logits(a, usable)
     op_probs = masked_log_softmax(a, usable).exp()
     choice = torch.full((alpha.shape[0],), -1, dtype=torch.long)
+    count = 0
     for edges in nodes:
         idx = torch.tensor(edges)
         picked = idx[torch.multinomial(torch.softmax(logits[idx], -1), 2, replacement=False, generator=generator)]
-        for e in picked.tolist():
-            choice[e] = int(torch.multinomial(op_probs[e], 1, generator=generator))
+        for e in (picked.tolist() if cap is None else sorted(picked.tolist())):
+            probs = op_probs[e]
+            if _capped(usable, e, cap, count):
+                probs = probs.clone()
+                probs[cap.op] = 0.0
+            choice[e] = int(torch.multinomial(probs, 1, generator=generator))
+            count += cap is not None and int(choice[e]) == cap.op
     return choice
 
 
 def log_prob_derived(alpha: torch.Tensor, usable: torch.Tensor, nodes: list[list[int]],
-                     choice: torch.Tensor) -> torch.Tensor:
+                     choice: torch.Tensor, cap: OpCap | None = None) -> torch.Tensor:
     """log pi of a ``derived`` choice: per node the unordered pair {a, b} drawn without replacement,
-    p_a p_b / (1 - p_a) + p_b p_a / (1 - p_b), times the op probabilities on the chosen edges."""
+    p_a p_b / (1 - p_a) + p_b p_a / (1 - p_b), times the op probabilities on the chosen edges (under
+    ``cap``, an edge met once the cap is reached: over its usable ops but the capped one, as drawn)."""
     logits = edge_logits(alpha, usable)
     op_logp = masked_log_softmax(alpha, usable)
     total = alpha.new_zeros(())
+    count = 0
     for edges in nodes:
         idx = torch.tensor(edges)
         logp = torch.log_softmax(logits[idx], -1)
@@ -100,7 +128,13 @@ def log_prob_derived(alpha: torch.Tensor, usable: torch.Tensor, nodes: list[list
         total = total + la + lb + torch.logaddexp(-torch.log1p(-la.exp()), -torch.log1p(-lb.exp()))
         for k in chosen:
             e = edges[k]
-            total = total + op_logp[e, choice[e]]
+            if _capped(usable, e, cap, count):
+                other = usable[e].clone()
+                other[cap.op] = False
+                total = total + masked_log_softmax(alpha[e], other)[choice[e]]
+            else:
+                total = total + op_logp[e, choice[e]]
+            count += cap is not None and int(choice[e]) == cap.op
     return total
 
 
@@ -134,6 +168,7 @@ class Policy(torch.nn.Module):
         self.op_sets = {cell: list(ops) for cell, ops in op_sets.items()}
         self.cells = tuple(self.op_sets)
         self.nodes, self.sampling = nodes, sampling
+        self.caps: dict[str, OpCap] = {}   # per cell type, an op derivation caps (``derived`` sampling only)
         self.alpha = torch.nn.ParameterDict({
             cell: torch.nn.Parameter(init_std * torch.randn(n_edges, len(ops), generator=generator))
             for cell, ops in self.op_sets.items()})
@@ -154,8 +189,8 @@ class Policy(torch.nn.Module):
     def sample(self, generator: torch.Generator | None = None, uniform: bool = False) -> dict[str, torch.Tensor]:
         """One architecture; ``uniform`` ignores alpha (every alive choice equally likely)."""
         if self.sampling == "derived":
-            return {c: sample_derived(self.alpha[c], self.usable(c), self.nodes, generator, uniform)
-                    for c in self.cells}
+            return {c: sample_derived(self.alpha[c], self.usable(c), self.nodes, generator, uniform,
+                                      self.caps.get(c)) for c in self.cells}
         return {c: sample_ops(torch.zeros_like(self.alpha[c]) if uniform else self.alpha[c], self.alive(c),
                               generator) for c in self.cells}
 
@@ -165,7 +200,8 @@ class Policy(torch.nn.Module):
         it: a conditioned policy's f(z) for one z), with this policy's alive masks and sampling form."""
         a = self.alpha if alpha is None else alpha
         if self.sampling == "derived":
-            return sum(log_prob_derived(a[c], self.usable(c), self.nodes, choice[c]) for c in self.cells)
+            return sum(log_prob_derived(a[c], self.usable(c), self.nodes, choice[c], self.caps.get(c))
+                       for c in self.cells)
         return sum(log_prob(a[c], self.alive(c), choice[c]) for c in self.cells)
 
     def edge_scores(self, cell: str) -> torch.Tensor:

@@ -18,7 +18,7 @@ from tnd.result_file import RESULT_FORMAT, RESULT_NAME
 from tnd.run_folder import open_run_folder
 from tnd.search.conditioned_supernet import ConditionedSupernetSearch, conditioned_preference
 from tnd.search.config import SearchConfig
-from tnd.search.cost_range import CostRange
+from tnd.search.cost_range import ERROR_RANGE, ERROR_SOURCE, CostRange
 from tnd.search.lut_source import table_path
 from tnd.search.normalised_hv import ObjectiveRange, normalised_hypervolume
 from tnd.search.pareto import hypervolume, pareto_front
@@ -40,10 +40,12 @@ def searched_preferences(cfg: SearchConfig) -> tuple[list[Preference], list[Pref
 
 
 def new_search(cfg: SearchConfig, series: list[Preference], prefs: list[Preference], data: Any, costs: CostSuite,
-               out: Path, **kwargs: Any) -> tuple[ProgressiveSearch, list[str]]:
-    """The search the strategy runs, and the warnings about its settings."""
+               out: Path, ranges: dict[str, CostRange] | None = None,
+               **kwargs: Any) -> tuple[ProgressiveSearch, list[str]]:
+    """The search the strategy runs, and the warnings about its settings. ``ranges``: the hypervolume's cost
+    ranges, which the conditioned search also normalises its rewards on (one source for both)."""
     if cfg.strategy == "conditioned":
-        search = ConditionedSupernetSearch(cfg, data, costs, out, **kwargs)
+        search = ConditionedSupernetSearch(cfg, data, costs, out, ranges=ranges, **kwargs)
         return search, search.warnings()
     search = ProgressiveSearch(cfg, prefs, data, costs, out, **kwargs)
     return search, [w for w in (equivalence_message(series), targets_only_hint(series)) if w]
@@ -59,11 +61,9 @@ def build_costs(cfg: SearchConfig, prefs: list[Preference]) -> CostSuite:
     return CostSuite(cfg.search_space().cost_models(cfg, set(rewarded_costs(prefs))))
 
 
-ERROR_RANGE = (0.0, 1.0)   # error = 1 - accuracy, accuracy a fraction: its stated range
-
-
 def hypervolume_ranges(cfg: SearchConfig, costs: CostSuite, names: list[str]) -> dict[str, CostRange]:
-    """Each cost's stated range: ``derive.hv_range`` where given, else the cheapest and dearest derivable network."""
+    """Each cost's stated range: ``derive.hv_range`` where given, else the cheapest and dearest derivable network.
+    The hypervolume's, and the conditioned search's fixed reward ranges (``ConditionedSupernetSearch``)."""
     return cfg.search_space().cost_ranges(cfg, costs, names)
 
 
@@ -76,7 +76,7 @@ def front_of(entries: list[dict[str, Any]], costs: list[str], ranges: dict[str, 
     fields = ["error"] + [get_objective(c).field for c in costs]
     lower = [ERROR_RANGE[0]] + [ranges[c].lower for c in costs]
     upper = [ERROR_RANGE[1]] + [ranges[c].upper for c in costs]
-    source = {"error": "error = 1 - accuracy, a fraction",
+    source = {"error": ERROR_SOURCE,
               **{get_objective(c).field: ranges[c].to_dict() for c in costs}}
     return front_over(entries, fields, lower, upper, source)
 
@@ -184,10 +184,12 @@ def run_search(cfg: SearchConfig, out: str | Path, resume: bool = False, progres
     if main:
         out.mkdir(parents=True, exist_ok=True)
         atomic.write_text(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    search, warnings = new_search(cfg, series, prefs, data, costs, out, resume=resume, progress=progress,
-                                  tensorboard=tensorboard, preemptible=preemptible)
-    # Before the search, so that a range the cost model cannot give stops the run at once, not after it.
+    # Before the search, so that a range the cost model cannot give stops the run at once, not after it (the
+    # conditioned search normalises its rewards on the same ranges).
+    costs.require(rewarded_costs(series))   # (a missing cost model named as the search would name it)
     ranges = hypervolume_ranges(cfg, costs, rewarded_costs(series) or ["params"])
+    search, warnings = new_search(cfg, series, prefs, data, costs, out, ranges=ranges, resume=resume,
+                                  progress=progress, tensorboard=tensorboard, preemptible=preemptible)
     echo(f"tnd search '{cfg.name}': {cfg.dataset}, {len(cfg.stages)} stages "
          f"({'/'.join(str(s.cells) for s in cfg.stages)} cells, "
          f"{'/'.join(str(s.ops) for s in cfg.stages)} ops per edge), weights on the {cfg.weights.mode} path")

@@ -24,7 +24,7 @@ from tnd.costs.objectives import get_objective
 from tnd.errors import TndError
 from tnd.search.cost_range import FROM_CONFIG, CostRange, cost_ranges, stated_ranges
 from tnd.search.derive import derive_genotype, node_edges
-from tnd.search.policy import Policy, one_hot_weights
+from tnd.search.policy import OpCap, Policy, one_hot_weights
 from tnd.search.supernet import Supernet
 from tnd.space import nb201
 from tnd.space.genotype import CANDIDATE_EDGES, Architecture, Genotype
@@ -93,6 +93,11 @@ class SearchSpace:
     def derive(self, cfg: Any, policy: Policy, warnings: list[str]) -> Any:
         """The architecture derived from the policy's alpha."""
         raise NotImplementedError
+
+    def sampling_caps(self, cfg: Any, policy: Policy) -> dict[str, OpCap]:
+        """The caps derivation puts on an op per cell type, for samples of the derived form to obey too
+        (``Policy.caps``); none by default."""
+        return {}
 
     def from_sample(self, cfg: Any, policy: Policy, choice: dict[str, torch.Tensor]) -> Any:
         """The architecture a sample describes (the random baseline keeps its best sample)."""
@@ -186,6 +191,13 @@ class DartsSpace(SearchSpace):
 
     def new_policy(self, cfg: Any, generator: torch.Generator) -> Policy:
         return Policy(cfg.op_sets(), generator=generator, nodes=node_edges(), sampling=cfg.policy.sampling)
+
+    def sampling_caps(self, cfg: Any, policy: Policy) -> dict[str, OpCap]:
+        """``derive.max_skip`` on the normal cell's skip connections (``derived`` sampling only)."""
+        ops = policy.op_sets.get("normal", [])
+        if policy.sampling != "derived" or "skip_connect" not in ops:
+            return {}
+        return {"normal": OpCap(ops.index("skip_connect"), cfg.derive.max_skip)}
 
     def derive(self, cfg: Any, policy: Policy, warnings: list[str]) -> Genotype:
         scores = {c: policy.edge_scores(c) for c in policy.cells} if policy.sampling == "derived" else None
