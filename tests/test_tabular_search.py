@@ -18,8 +18,9 @@ from tnd.result_file import load_result
 from tnd.search.config import PreferenceConfig, RewardConfig
 from tnd.search.policy import Policy, reinforce_step
 from tnd.search.reward import soft_reward
-from tnd.search.tabular import (TabularSearchConfig, _relative_target, gap_target, run_tabular_search,
-                                tabular_search)
+from tnd.search.spaces import derive_nb201
+from tnd.search.tabular import (CELL, TabularPolicy, TabularSearchConfig, _relative_target, _Series, gap_target,
+                                new_policy, run_tabular_search, tabular_search)
 from tnd.space.nb201 import NB201_OPS, NB201Arch
 
 # 2 x 5 x 5 = 50 cells: edge 0 is a 3x3 conv or a skip, edges 1 and 2 take any op, edges 3-5 are fixed.
@@ -128,16 +129,52 @@ def test_same_seed_same_result_and_seeds_matter(table):
 
 def test_chained_preferences_start_from_the_previous_alpha(table):
     # Two identical accuracy-only members: chained, the second starts from the first's settled policy, re-reads
-    # its rows (free) and settles at once; unchained, it starts from uniform and spends its share exploring.
+    # its rows (free) and settles at once; unchained, it starts from uniform and spends its share exploring
+    # (no warm start here: it would start the unchained one at the first's best cell too, the next test).
     twins = [PreferenceConfig("first"), PreferenceConfig("second")]
 
-    def second_member_new_rows(chain):
-        o = tabular_search(load(table), config(budget=50, seed=0, chain=chain, preferences=twins))
+    def second_member_new_rows(chain, warm_start=0.0):
+        o = tabular_search(load(table), config(budget=50, seed=0, chain=chain, preferences=twins,
+                                               policy=TabularPolicy(warm_start=warm_start)))
         assert [e["genotype"]["arch"] for e in o.entries] == [str(max(CELLS, key=accuracy))] * 2
         return o.queried_by.count("second")
 
     chained, unchained = second_member_new_rows(True), second_member_new_rows(False)
     assert chained <= unchained / 2, (chained, unchained)
+    # warm start: unchained, the second member starts at the best cell read so far and explores less
+    assert second_member_new_rows(False, 4.0) <= unchained / 2
+
+
+def test_each_preference_starts_at_the_best_cell_read_under_its_own_reward(table):
+    # a probe, then a fast member: it starts with the fastest probe cell's ops favoured by warm_start
+    reward = RewardConfig(objectives=["acc", "latency"], form="hard", exponents={"latency": -3.0})
+    cfg = config(budget=30, seed=0, probe=10, reward=reward, preferences=[PreferenceConfig("fast", targets={
+        "latency": "r0"})], policy=TabularPolicy(warm_start=3.0, samples=2))
+    outcome = tabular_search(load(table), cfg)
+    probe = outcome.queried[:10]
+    fastest = min(latency(a) for a in probe)
+    best = max((a for a in probe if latency(a) <= fastest), key=accuracy)   # hard form: acc up to the target
+    (event,) = [r for r in outcome.log if r["event"] == "warm_start"]
+    assert event["arch"] == str(best) and event["queries"] == 10
+    # the policy it starts from: its alpha plus 3 on the best cell's op of every edge, so it derives that cell
+    series = _Series(load(table), cfg)
+    for a in probe:
+        series.read(a, "probe")
+    policy = new_policy(series.space, torch.Generator().manual_seed(0))
+    before = policy.alpha[CELL].detach().clone()
+    series._warm_start(cfg.resolve(cfg.preferences[0], series.seen, series.seen_accuracy), policy)
+    added = torch.zeros_like(before)
+    for e, op in enumerate(best.ops):
+        added[e, NB201_OPS.index(op)] = 3.0
+    assert torch.allclose(policy.alpha[CELL].detach() - before, added) and derive_nb201(policy) == best
+    # nothing read yet (no probe): the first member starts as before
+    none = tabular_search(load(table), config(budget=30, seed=0, policy=TabularPolicy(warm_start=3.0)))
+    assert not [r for r in none.log if r["event"] == "warm_start"]
+    # off, or refused when negative
+    off = tabular_search(load(table), replace(cfg, policy=TabularPolicy(warm_start=0.0)))
+    assert not [r for r in off.log if r["event"] == "warm_start"]
+    with pytest.raises(TndError, match="warm_start >= 0"):
+        replace(cfg, policy=TabularPolicy(warm_start=-1.0))
 
 
 def test_relative_targets_follow_the_rows_read(table):

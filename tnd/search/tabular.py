@@ -87,6 +87,9 @@ class TabularPolicy:
     entropy: float = 0.0               # entropy bonus weight (any bonus lowered the hypervolume found)
     grad_clip: float = 5.0
     patience: int = 20                 # a stage ends after this many steps in a row that read no new row
+    # each preference starts at the best cell read so far under its own reward: this is added to the logit of
+    # that cell's op on every edge (0: off; docs/design-decisions.md, "Tabular search on NB201")
+    warm_start: float = 4.0
     max_steps: int = 2000              # a stage's step cap, whatever its budget
 
 
@@ -221,8 +224,9 @@ def validate(cfg: TabularSearchConfig) -> None:
     p = cfg.policy
     if p.samples < 2 or p.patience < 1 or p.max_steps < 1:
         raise TndError("tabular search: policy.samples must be >= 2, policy.patience and policy.max_steps >= 1")
-    if not p.lr > 0 or p.entropy < 0 or not 0 < p.baseline_decay <= 1:
-        raise TndError("tabular search: policy.lr must be > 0, policy.entropy >= 0, policy.baseline_decay in (0, 1]")
+    if not p.lr > 0 or p.entropy < 0 or not 0 < p.baseline_decay <= 1 or not p.warm_start >= 0:
+        raise TndError("tabular search: policy.lr must be > 0, policy.entropy >= 0, policy.baseline_decay in (0, 1], "
+                       "policy.warm_start >= 0")
     names = [q.name for q in cfg.preferences]
     if len(set(names)) != len(names):
         raise TndError("tabular search: preference names must be unique")
@@ -432,12 +436,26 @@ class _Series:
             if previous is not None:
                 with torch.no_grad():
                     policy.alpha[CELL].copy_(previous.alpha[CELL])
+            self._warm_start(pref, policy)
             self._preference(p, pref, policy, end)
             arch = derive_arch(policy)
             self.read(arch, pref.name)
             entries.append(entry_of(bench, arch, pref))
             self.log.append({"event": "derived", "preference": pref.name, "queries": bench.queries, **entries[-1]})
         return TabularOutcome(entries, bench.queried, self.queried_by, prefs, self.log)
+
+    def _warm_start(self, pref: Preference, policy: Policy) -> None:
+        """Start a preference at the best cell read so far under its own reward: ``policy.warm_start`` added to
+        the logit of that cell's op on every edge (on top of the chained alpha). Nothing when no row was read."""
+        strength, bench = self.cfg.policy.warm_start, self.bench
+        if not strength or not bench.queries:
+            return
+        rows = [(a, bench.query(a)) for a in bench.queried]     # re-reading a row is free: no query counted
+        best = max(rows, key=lambda ar: pref.spec.reward(ar[1].accuracy / 100.0, ar[1].costs, 0))[0]
+        with torch.no_grad():
+            for e, op in enumerate(best.ops):
+                policy.alpha[CELL][e, NB201_OPS.index(op)] += strength
+        self.log.append({"event": "warm_start", "preference": pref.name, "arch": str(best), "queries": bench.queries})
 
     def _preference(self, p: int, pref: Preference, policy: Policy, end: int) -> None:
         """The stages of one preference, reading at most up to ``end`` distinct rows less one (its derived cell)."""
