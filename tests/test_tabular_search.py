@@ -326,6 +326,24 @@ def test_cli_tabular_journey_and_its_errors(table, tmp_path, capsys):
         assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
 
 
+def test_cli_gap_target(table, tmp_path, capsys):
+    from tnd.cli.main import main
+
+    argv = ["search", "--space", "nb201", "--tabular", str(table), "--accuracy", "val_acc", "--cost", "latency=lat_ms",
+            "--reward-form", "hard", "--budget", "40", "--probe", "10", "--out", str(tmp_path / "gap"),
+            "--preferences", "accurate:latency=1@0;fill:latency=gap@-3"]
+    assert main(argv) == 0
+    result = load_result(tmp_path / "gap" / "result.json")
+    assert [e["preference"]["name"] for e in result["genotypes"]] == ["accurate", "fill"]
+    capsys.readouterr()
+    # nothing read when the gap member starts: a one-line error that says what to add
+    argv[argv.index("--probe") + 1], argv[argv.index("--out") + 1] = "0", str(tmp_path / "nogap")
+    argv[-1] = "fill:latency=gap@-3"
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "latency=gap" in err and "add --probe" in err and len(err.splitlines()) == 1
+
+
 def test_random_strategy_reads_the_budget_uniformly_and_keeps_each_members_best(table):
     def reward(a, w):
         return soft_reward(accuracy(a) / 100, {"latency": latency(a)}, {"latency": 1.0}, {"latency": w})
