@@ -14,11 +14,13 @@ within one, over its stages by their ``share``; one query of each preference's s
 derived cell. A stage also ends after ``patience`` steps in a row that read no new row (the policy has
 settled), so a run always ends.
 
-Two things the supernet loop does not do (docs/design-decisions.md, issue 11): the series is *chained*
+Three things the supernet loop does not do (docs/design-decisions.md, issue 11): the series is *chained*
 by default (each preference starts from the previous one's alpha, so it begins on the front instead of
-from uniform), and a target may be *relative* to the rows read so far (``r30``: 30% of the way from the
-smallest to the largest value read), which spreads a series along any device's latency range without
-knowing its scale.
+from uniform) and *warm-started* (that alpha is tilted towards the best cell read so far under the
+preference's own reward, ``TabularPolicy.warm_start``), and a target may be *relative* to the rows read so
+far (``r30``: 30% of the way from the smallest to the largest value read, which spreads a series along any
+device's latency range without knowing its scale; ``gap``: the middle of the largest gap of the front read
+so far).
 
 The space is the table's: the ops that appear on each edge, every combination of which must have a row
 (the full NB201 table gives the full space; a table of a sub-space gives that sub-space).
