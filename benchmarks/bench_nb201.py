@@ -84,7 +84,8 @@ def task_benchmark(task: Task):
 def tnd_config(task: Task, budget: int, seed: int):
     """The one series scored on every column: the most accurate cell, then four latency targets spread over
     the range of latencies read so far (60%, 30%, 10% and 0% of the way from the fastest to the slowest),
-    hard reward form (exceeding the target costs (lat/T)^-3), chained, a probe of budget/15 random cells."""
+    hard reward form (exceeding the target costs (lat/T)^-3), chained, each member warm-started at the best cell
+    read so far under its own reward (TabularPolicy.warm_start, the default), a probe of budget/15 random cells."""
     from tnd.search.config import PreferenceConfig, RewardConfig
     from tnd.search.tabular import TabularSearchConfig
 
@@ -243,8 +244,9 @@ def run(quick: bool = False, seeds: int = 10, strategies: Sequence[str] | None =
              f"{seeds - 1}); 'to {TARGET:.0%}' = median distinct queries to reach {TARGET:.0%} of the true HV "
              f"(random: prefixes of its {max(budgets)}-query run; tnd-nas: the smallest budget whose own run "
              "reaches it). tnd-nas = one 5-member preference series per run (the most accurate cell, then latency "
-             "targets at 60/30/10/0% of the latency range read so far; hard reward, chained, a probe of "
-             "budget/15 random cells), the whole series within the budget; its front is the Pareto front of "
+             "targets at 60/30/10/0% of the latency range read so far; hard reward, chained, each member starting "
+             "at the best cell read so far under its own reward, a probe of budget/15 random cells), the whole "
+             "series within the budget; its front is the Pareto front of "
              "every architecture the series read. Same settings on every column.", "",
              "| dataset | latency column | front size | strategy | "
              + " | ".join(f"HV @{b}" for b in budgets) + f" | to {TARGET:.0%} |",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,9 @@ from tnd.result_file import load_result
 from tnd.search.config import PreferenceConfig, RewardConfig
 from tnd.search.policy import Policy, reinforce_step
 from tnd.search.reward import soft_reward
-from tnd.search.tabular import TabularSearchConfig, _relative_target, run_tabular_search, tabular_search
+from tnd.search.spaces import derive_nb201
+from tnd.search.tabular import (CELL, TabularPolicy, TabularSearchConfig, _relative_target, _Series, gap_target,
+                                new_policy, run_tabular_search, tabular_search)
 from tnd.space.nb201 import NB201_OPS, NB201Arch
 
 # 2 x 5 x 5 = 50 cells: edge 0 is a 3x3 conv or a skip, edges 1 and 2 take any op, edges 3-5 are fixed.
@@ -126,16 +129,52 @@ def test_same_seed_same_result_and_seeds_matter(table):
 
 def test_chained_preferences_start_from_the_previous_alpha(table):
     # Two identical accuracy-only members: chained, the second starts from the first's settled policy, re-reads
-    # its rows (free) and settles at once; unchained, it starts from uniform and spends its share exploring.
+    # its rows (free) and settles at once; unchained, it starts from uniform and spends its share exploring
+    # (no warm start here: it would start the unchained one at the first's best cell too, the next test).
     twins = [PreferenceConfig("first"), PreferenceConfig("second")]
 
-    def second_member_new_rows(chain):
-        o = tabular_search(load(table), config(budget=50, seed=0, chain=chain, preferences=twins))
+    def second_member_new_rows(chain, warm_start=0.0):
+        o = tabular_search(load(table), config(budget=50, seed=0, chain=chain, preferences=twins,
+                                               policy=TabularPolicy(warm_start=warm_start)))
         assert [e["genotype"]["arch"] for e in o.entries] == [str(max(CELLS, key=accuracy))] * 2
         return o.queried_by.count("second")
 
     chained, unchained = second_member_new_rows(True), second_member_new_rows(False)
     assert chained <= unchained / 2, (chained, unchained)
+    # warm start: unchained, the second member starts at the best cell read so far and explores less
+    assert second_member_new_rows(False, 4.0) <= unchained / 2
+
+
+def test_each_preference_starts_at_the_best_cell_read_under_its_own_reward(table):
+    # a probe, then a fast member: it starts with the fastest probe cell's ops favoured by warm_start
+    reward = RewardConfig(objectives=["acc", "latency"], form="hard", exponents={"latency": -3.0})
+    cfg = config(budget=30, seed=0, probe=10, reward=reward, preferences=[PreferenceConfig("fast", targets={
+        "latency": "r0"})], policy=TabularPolicy(warm_start=3.0, samples=2))
+    outcome = tabular_search(load(table), cfg)
+    probe = outcome.queried[:10]
+    fastest = min(latency(a) for a in probe)
+    best = max((a for a in probe if latency(a) <= fastest), key=accuracy)   # hard form: acc up to the target
+    (event,) = [r for r in outcome.log if r["event"] == "warm_start"]
+    assert event["arch"] == str(best) and event["queries"] == 10
+    # the policy it starts from: its alpha plus 3 on the best cell's op of every edge, so it derives that cell
+    series = _Series(load(table), cfg)
+    for a in probe:
+        series.read(a, "probe")
+    policy = new_policy(series.space, torch.Generator().manual_seed(0))
+    before = policy.alpha[CELL].detach().clone()
+    series._warm_start(cfg.resolve(cfg.preferences[0], series.seen, series.seen_accuracy), policy)
+    added = torch.zeros_like(before)
+    for e, op in enumerate(best.ops):
+        added[e, NB201_OPS.index(op)] = 3.0
+    assert torch.allclose(policy.alpha[CELL].detach() - before, added) and derive_nb201(policy) == best
+    # nothing read yet (no probe): the first member starts as before
+    none = tabular_search(load(table), config(budget=30, seed=0, policy=TabularPolicy(warm_start=3.0)))
+    assert not [r for r in none.log if r["event"] == "warm_start"]
+    # off, or refused when negative
+    off = tabular_search(load(table), replace(cfg, policy=TabularPolicy(warm_start=0.0)))
+    assert not [r for r in off.log if r["event"] == "warm_start"]
+    with pytest.raises(TndError, match="warm_start >= 0"):
+        replace(cfg, policy=TabularPolicy(warm_start=-1.0))
 
 
 def test_relative_targets_follow_the_rows_read(table):
@@ -150,6 +189,59 @@ def test_relative_targets_follow_the_rows_read(table):
     assert outcome.prefs[0].spec.targets == ((min(probe_latencies),) * 3,)
     with pytest.raises(TndError, match="add --probe"):
         tabular_search(load(table), config(budget=30, reward=cfg.reward, preferences=cfg.preferences))
+
+
+def test_gap_target_is_the_middle_of_the_largest_gap_of_the_front_read():
+    # front by latency: (1 ms, 50%), (2 ms, 60%), (10 ms, 70%); (5 ms, 55%) and (12 ms, 65%) are dominated
+    lat, acc = [1.0, 2.0, 5.0, 10.0, 12.0], [50.0, 60.0, 55.0, 70.0, 65.0]
+    # gaps: (2 - 1) x (60 - 50) = 10 and (10 - 2) x (70 - 60) = 80: the second, whose middle is 6 ms
+    assert gap_target(lat, acc) == pytest.approx(6.0)
+    # the order of the rows and a repeated front point do not matter
+    assert gap_target(lat[::-1] + [2.0], acc[::-1] + [60.0]) == pytest.approx(6.0)
+    # a cell inside that gap splits it: now (2, 60)-(4, 68) is 2 x 8 = 16, (4, 68)-(10, 70) is 6 x 2 = 12
+    assert gap_target(lat + [4.0], acc + [68.0]) == pytest.approx(3.0)
+    # scaling either objective (the hypervolume's normalisation) changes no choice
+    assert gap_target([1000 * x for x in lat], [a / 100 for a in acc]) == pytest.approx(6000.0)
+    # equal areas: the cheapest gap
+    assert gap_target([1.0, 2.0, 3.0], [10.0, 20.0, 30.0]) == pytest.approx(1.5)
+    # one front point (it dominates every other row): the middle of the range read, as r50
+    assert gap_target([1.0, 3.0, 5.0], [90.0, 80.0, 70.0]) == pytest.approx(3.0)
+    assert gap_target([2.0], [50.0]) == pytest.approx(2.0)
+    with pytest.raises(ValueError):
+        gap_target([1.0, 2.0], [50.0])
+
+
+def test_gap_targets_resolve_against_the_rows_read(table):
+    lat, acc = [1.0, 2.0, 5.0, 10.0, 12.0], [50.0, 60.0, 55.0, 70.0, 65.0]
+    assert _relative_target("latency", "gap", lat, acc) == pytest.approx(6.0)
+    assert _relative_target("latency", " gap ", lat, acc) == pytest.approx(6.0)
+    assert _relative_target("latency", ["r0", "gap", "3ms"], lat, acc) == [pytest.approx(1.0), pytest.approx(6.0),
+                                                                            "3ms"]
+    assert _relative_target("latency", "gap", None) == 1.0       # validation: a placeholder
+    with pytest.raises(TndError, match="needs the accuracy of every row read"):
+        _relative_target("latency", "gap", lat, acc[:2])
+    # in a search: the member's target is the gap of what was read before it started (here the probe)
+    cfg = config(budget=30, seed=0, probe=8, reward=RewardConfig(objectives=["acc", "latency"], form="hard",
+                                                                  exponents={"latency": -3.0}),
+                 preferences=[PreferenceConfig("gap", targets={"latency": "gap"})])
+    outcome = tabular_search(load(table), cfg)
+    probe = outcome.queried[:8]
+    expected = gap_target([latency(a) for a in probe], [accuracy(a) for a in probe])
+    assert outcome.prefs[0].spec.targets == ((pytest.approx(expected),) * 3,)
+    # a second gap member reads the front as it stands after the first one
+    two = replace(cfg, preferences=[PreferenceConfig("g1", targets={"latency": "gap"}),
+                                    PreferenceConfig("g2", targets={"latency": "gap"})])
+    outcome = tabular_search(load(table), two)
+    before = [i for i, by in enumerate(outcome.queried_by) if by in ("probe", "g1")]
+    read = [outcome.queried[i] for i in before]
+    assert outcome.prefs[1].spec.targets[0][0] == pytest.approx(gap_target([latency(a) for a in read],
+                                                                            [accuracy(a) for a in read]))
+    # misuse: nothing read yet when a gap member starts, or a gap target outside a tabular search
+    with pytest.raises(TndError, match="add --probe"):
+        tabular_search(load(table), config(budget=30, reward=cfg.reward, preferences=cfg.preferences))
+    from tnd.search.reward import RewardSpec
+    with pytest.raises(TndError, match="only a tabular search"):
+        RewardSpec.from_config(RewardConfig(objectives=["acc", "latency"], form="hard", targets={"latency": "gap"}), 3)
 
 
 def test_bad_settings_and_tables_are_one_line_errors(table, tmp_path):
@@ -232,6 +324,24 @@ def test_cli_tabular_journey_and_its_errors(table, tmp_path, capsys):
         assert main(args) == 2
         err = capsys.readouterr().err.strip()
         assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_cli_gap_target(table, tmp_path, capsys):
+    from tnd.cli.main import main
+
+    argv = ["search", "--space", "nb201", "--tabular", str(table), "--accuracy", "val_acc", "--cost", "latency=lat_ms",
+            "--reward-form", "hard", "--budget", "40", "--probe", "10", "--out", str(tmp_path / "gap"),
+            "--preferences", "accurate:latency=1@0;fill:latency=gap@-3"]
+    assert main(argv) == 0
+    result = load_result(tmp_path / "gap" / "result.json")
+    assert [e["preference"]["name"] for e in result["genotypes"]] == ["accurate", "fill"]
+    capsys.readouterr()
+    # nothing read when the gap member starts: a one-line error that says what to add
+    argv[argv.index("--probe") + 1], argv[argv.index("--out") + 1] = "0", str(tmp_path / "nogap")
+    argv[-1] = "fill:latency=gap@-3"
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "latency=gap" in err and "add --probe" in err and len(err.splitlines()) == 1
 
 
 def test_random_strategy_reads_the_budget_uniformly_and_keeps_each_members_best(table):

@@ -31,8 +31,11 @@ class Objective:
             return float(text)
         m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-z]*)\s*", str(text))
         if not m or m[2] not in self.units:
+            relative = re.fullmatch(r"\s*(r[0-9.]+|gap)\s*", str(text))
             raise TndError(f"cannot read {self.name} value {text!r}; write a number with one of the units "
-                           f"{', '.join(u for u in self.units if u) or '(none)'} (e.g. {self.name}={self.example})")
+                           f"{', '.join(u for u in self.units if u) or '(none)'} (e.g. {self.name}={self.example})"
+                           + ("; rNN and gap targets are relative to the rows read, so only a tabular search "
+                              "(--tabular) takes them" if relative else ""))
         return float(m[1]) * self.units[m[2]]
 
     def format(self, value: float | None, source: str | None = None) -> str:

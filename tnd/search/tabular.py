@@ -14,11 +14,13 @@ within one, over its stages by their ``share``; one query of each preference's s
 derived cell. A stage also ends after ``patience`` steps in a row that read no new row (the policy has
 settled), so a run always ends.
 
-Two things the supernet loop does not do (docs/design-decisions.md, issue 11): the series is *chained*
+Three things the supernet loop does not do (docs/design-decisions.md, issue 11): the series is *chained*
 by default (each preference starts from the previous one's alpha, so it begins on the front instead of
-from uniform), and a target may be *relative* to the rows read so far (``r30``: 30% of the way from the
-smallest to the largest value read), which spreads a series along any device's latency range without
-knowing its scale.
+from uniform) and *warm-started* (that alpha is tilted towards the best cell read so far under the
+preference's own reward, ``TabularPolicy.warm_start``), and a target may be *relative* to the rows read so
+far (``r30``: 30% of the way from the smallest to the largest value read, which spreads a series along any
+device's latency range without knowing its scale; ``gap``: the middle of the largest gap of the front read
+so far).
 
 The space is the table's: the ops that appear on each edge, every combination of which must have a row
 (the full NB201 table gives the full space; a table of a sub-space gives that sub-space).
@@ -64,6 +66,7 @@ from tnd.space.nb201 import CELL_TYPES, N_EDGES, NB201_OPS, NB201Arch
 
 SOURCE = "tabular"
 RELATIVE = re.compile(r"r(\d+(?:\.\d*)?)")
+GAP = "gap"                      # a target at the middle of the largest gap of the front read so far
 (CELL,) = CELL_TYPES
 QUERIED_NAME = "queried.csv"
 
@@ -86,6 +89,9 @@ class TabularPolicy:
     entropy: float = 0.0               # entropy bonus weight (any bonus lowered the hypervolume found)
     grad_clip: float = 5.0
     patience: int = 20                 # a stage ends after this many steps in a row that read no new row
+    # each preference starts at the best cell read so far under its own reward: this is added to the logit of
+    # that cell's op on every edge (0: off; docs/design-decisions.md, "Tabular search on NB201")
+    warm_start: float = 4.0
     max_steps: int = 2000              # a stage's step cap, whatever its budget
 
 
@@ -120,11 +126,13 @@ class TabularSearchConfig:
     def members(self) -> list[PreferenceConfig]:
         return self.preferences or [PreferenceConfig("default")]
 
-    def resolve(self, member: PreferenceConfig, seen: Mapping[str, Sequence[float]] | None) -> Preference:
-        """One member's reward; relative targets (``r30``) are read against ``seen`` (cost -> the values of the
-        rows read so far), or replaced by a placeholder when ``seen`` is None (validation)."""
+    def resolve(self, member: PreferenceConfig, seen: Mapping[str, Sequence[float]] | None,
+                accuracy: Sequence[float] | None = None) -> Preference:
+        """One member's reward; relative targets (``r30``, ``gap``) are read against ``seen`` (cost -> the values
+        of the rows read so far) and ``accuracy`` (the same rows' accuracy, for ``gap``), or replaced by a
+        placeholder when ``seen`` is None (validation)."""
         reward = member.applied_to(self.reward)
-        targets = {c: _relative_target(c, v, None if seen is None else seen.get(c, []))
+        targets = {c: _relative_target(c, v, None if seen is None else seen.get(c, []), accuracy)
                    for c, v in reward.targets.items()}
         return Preference(member.name, RewardSpec.from_config(replace(reward, targets=targets), len(self.stages)))
 
@@ -132,16 +140,19 @@ class TabularSearchConfig:
         return to_data(self)
 
 
-def _relative_target(cost: str, value: Any, seen: Sequence[float] | None) -> Any:
+def _relative_target(cost: str, value: Any, seen: Sequence[float] | None,
+                     accuracy: Sequence[float] | None = None) -> Any:
     """``"r30"`` -> 30% of the way from the smallest to the largest ``cost`` read so far (per stage for a
-    list); anything else unchanged (``RewardSpec`` reads it)."""
+    list); ``"gap"`` -> the middle of the largest gap of the front read so far (``gap_target``; ``accuracy``
+    holds the accuracy of the rows whose ``cost`` values are ``seen``); anything else unchanged
+    (``RewardSpec`` reads it)."""
     if isinstance(value, list):
-        return [_relative_target(cost, v, seen) for v in value]
-    m = RELATIVE.fullmatch(value.strip()) if isinstance(value, str) else None
-    if m is None:
+        return [_relative_target(cost, v, seen, accuracy) for v in value]
+    text = value.strip() if isinstance(value, str) else None
+    m = RELATIVE.fullmatch(text) if text is not None else None
+    if m is None and text != GAP:
         return value
-    q = float(m[1])
-    if q > 100:
+    if m is not None and float(m[1]) > 100:
         raise TndError(f"tabular search: target {cost}={value} must be between r0 and r100")
     if seen is None:
         return 1.0
@@ -149,11 +160,40 @@ def _relative_target(cost: str, value: Any, seen: Sequence[float] | None) -> Any
         raise TndError(f"tabular search: target {cost}={value} is relative to the rows read so far, but none has "
                        "been read when that preference starts; add --probe N (e.g. 20) or give it a number")
     v = np.asarray(seen, dtype=np.float64)
-    target = float(v.min() + q / 100 * (v.max() - v.min()))
+    if m is not None:
+        target = float(v.min() + float(m[1]) / 100 * (v.max() - v.min()))
+    else:
+        if accuracy is None or len(accuracy) != len(v):
+            raise TndError(f"tabular search: target {cost}=gap needs the accuracy of every row read "
+                           f"({0 if accuracy is None else len(accuracy)} given for {len(v)} {cost} values)")
+        target = gap_target(v, accuracy)
     if not target > 0:
         raise TndError(f"tabular search: target {cost}={value} resolves to {target:g}; relative targets need "
                        f"positive {cost} values in the table")
     return target
+
+
+def gap_target(costs: Sequence[float], accuracy: Sequence[float]) -> float:
+    """The cost at the middle of the largest gap of the front of the rows read so far (``gap`` targets).
+
+    The front is that of (error, cost), both minimised; a gap is the rectangle between two neighbouring front
+    points, the most hypervolume a new cell between them could add. The target is the middle, in cost, of the
+    gap with the largest area (the cheapest such gap on a tie): with a hard reward the member then looks for
+    the most accurate cell below that cost, which fills the gap if one exists. Scaling either objective (the
+    hypervolume's normalisation to [0, 1]) multiplies every area alike, so the choice is the same normalised
+    or not. With fewer than two distinct front points (no gap) it is the middle of the range read (``r50``).
+    """
+    c = np.asarray(costs, dtype=np.float64)
+    acc = np.asarray(accuracy, dtype=np.float64)
+    if c.ndim != 1 or c.shape != acc.shape or not len(c):
+        raise ValueError("gap_target needs one accuracy per cost value, at least one of each")
+    pts = np.column_stack([c, -acc])
+    front = np.unique(pts[pareto_front(pts)], axis=0)            # by cost ascending, so error descending
+    if len(front) < 2:
+        return float(c.min() + 0.5 * (c.max() - c.min()))
+    area = (front[1:, 0] - front[:-1, 0]) * (front[:-1, 1] - front[1:, 1])
+    i = int(np.argmax(area))
+    return float((front[i, 0] + front[i + 1, 0]) / 2)
 
 
 def validate(cfg: TabularSearchConfig) -> None:
@@ -186,8 +226,9 @@ def validate(cfg: TabularSearchConfig) -> None:
     p = cfg.policy
     if p.samples < 2 or p.patience < 1 or p.max_steps < 1:
         raise TndError("tabular search: policy.samples must be >= 2, policy.patience and policy.max_steps >= 1")
-    if not p.lr > 0 or p.entropy < 0 or not 0 < p.baseline_decay <= 1:
-        raise TndError("tabular search: policy.lr must be > 0, policy.entropy >= 0, policy.baseline_decay in (0, 1]")
+    if not p.lr > 0 or p.entropy < 0 or not 0 < p.baseline_decay <= 1 or not p.warm_start >= 0:
+        raise TndError("tabular search: policy.lr must be > 0, policy.entropy >= 0, policy.baseline_decay in (0, 1], "
+                       "policy.warm_start >= 0")
     names = [q.name for q in cfg.preferences]
     if len(set(names)) != len(names):
         raise TndError("tabular search: preference names must be unique")
@@ -324,6 +365,7 @@ class _Series:
         self.space = table_space(bench)
         self.queried_by: list[str] = []
         self.seen: dict[str, list[float]] = {c: [] for c in cfg.costs}
+        self.seen_accuracy: list[float] = []          # the same rows' accuracy (for gap targets)
         self.log: list[dict[str, Any]] = []
 
     def read(self, arch: NB201Arch, by: str):
@@ -334,6 +376,7 @@ class _Series:
             self.queried_by.append(by)
             for c in self.seen:
                 self.seen[c].append(row.costs[c])
+            self.seen_accuracy.append(row.accuracy)
         return row
 
     def run(self) -> TabularOutcome:
@@ -367,7 +410,7 @@ class _Series:
         entries, prefs = [], []
         rows = [(a, bench.query(a)) for a in bench.queried]   # re-reading a row is free: no query counted
         for member in cfg.members():
-            pref = cfg.resolve(member, self.seen)
+            pref = cfg.resolve(member, self.seen, self.seen_accuracy)
             prefs.append(pref)
             best = max(rows, key=lambda ar: pref.spec.reward(ar[1].accuracy / 100.0, ar[1].costs,
                                                                len(cfg.stages) - 1))[0]
@@ -385,7 +428,7 @@ class _Series:
         spend = cfg.budget - cfg.probe
         entries, prefs, policy = [], [], None
         for p, member in enumerate(members):
-            pref = cfg.resolve(member, self.seen)
+            pref = cfg.resolve(member, self.seen, self.seen_accuracy)
             prefs.append(pref)
             self.log.append({"event": "preference", "preference": pref.name, "queries": bench.queries,
                              **pref.spec.to_dict()})
@@ -395,12 +438,26 @@ class _Series:
             if previous is not None:
                 with torch.no_grad():
                     policy.alpha[CELL].copy_(previous.alpha[CELL])
+            self._warm_start(pref, policy)
             self._preference(p, pref, policy, end)
             arch = derive_arch(policy)
             self.read(arch, pref.name)
             entries.append(entry_of(bench, arch, pref))
             self.log.append({"event": "derived", "preference": pref.name, "queries": bench.queries, **entries[-1]})
         return TabularOutcome(entries, bench.queried, self.queried_by, prefs, self.log)
+
+    def _warm_start(self, pref: Preference, policy: Policy) -> None:
+        """Start a preference at the best cell read so far under its own reward: ``policy.warm_start`` added to
+        the logit of that cell's op on every edge (on top of the chained alpha). Nothing when no row was read."""
+        strength, bench = self.cfg.policy.warm_start, self.bench
+        if not strength or not bench.queries:
+            return
+        rows = [(a, bench.query(a)) for a in bench.queried]     # re-reading a row is free: no query counted
+        best = max(rows, key=lambda ar: pref.spec.reward(ar[1].accuracy / 100.0, ar[1].costs, 0))[0]
+        with torch.no_grad():
+            for e, op in enumerate(best.ops):
+                policy.alpha[CELL][e, NB201_OPS.index(op)] += strength
+        self.log.append({"event": "warm_start", "preference": pref.name, "arch": str(best), "queries": bench.queries})
 
     def _preference(self, p: int, pref: Preference, policy: Policy, end: int) -> None:
         """The stages of one preference, reading at most up to ``end`` distinct rows less one (its derived cell)."""
