@@ -15,7 +15,7 @@ from tnd.cli.main import main
 from tnd.errors import TndError
 from tnd.lut.reference import ReferenceMeasurements
 from tnd.result_file import load_result
-from tnd.search.conditioned import (ConditionedPolicy, draw_weights, fit_to_best_read, gap_weights,
+from tnd.search.conditioned import (ConditionedPolicy, draw_weights, fit_to_best_read, gap_weights, incumbents,
                                     parse_preference, reinforce_conditioned, rloo_advantages, simplex_grid, tchebycheff)
 from tnd.search.conditioned_tabular import Placement, placed_weights, z_of
 from tnd.search.normalised_hv import hypervolume_2d, hypervolume_subset
@@ -117,6 +117,42 @@ def test_parse_preference_and_its_errors():
 
 
 # ---- the policy -------------------------------------------------------------------------------
+
+def test_the_incumbent_is_the_argmax_of_each_preference_s_reward_over_the_rows_read():
+    gen = torch.Generator().manual_seed(5)
+    points = torch.rand(40, 2, generator=gen, dtype=torch.float64) * 1.2 - 0.1   # some below 0, as read
+    weights = torch.cat([draw_weights(7, 2, gen).double(), torch.tensor([[1.0, 0.0], [0.0, 1.0]])])
+    got = incumbents(points, weights)
+    for w, i in zip(weights.tolist(), got.tolist()):
+        rewards = [tchebycheff(p, w) for p in points.tolist()]
+        assert i == max(range(len(rewards)), key=lambda j: (rewards[j], -j))   # the first best row
+    assert incumbents(torch.tensor([[0.2, 0.2], [0.2, 0.2]]), torch.tensor([[0.5, 0.5]])).tolist() == [0]
+    three = torch.rand(20, 3, generator=gen, dtype=torch.float64)
+    w3 = draw_weights(5, 3, gen)
+    assert incumbents(three, w3).tolist() == [max(range(20), key=lambda j: tchebycheff(three[j].tolist(), w.tolist()))
+                                              for w in w3]
+    with pytest.raises(TndError, match="incumbents"):
+        incumbents(torch.zeros(0, 2), weights)
+
+
+def test_the_pull_towards_the_incumbent_is_its_cross_entropy_and_off_at_weight_0():
+    def step(anchor, weight):
+        policy = ConditionedPolicy(NB201_OPS, 6, 2, hidden=8, generator=torch.Generator().manual_seed(3))
+        opt = torch.optim.SGD(policy.parameters(), lr=0.0)
+        zs = [z_of((0.3, 0.7), None)] * 3 + [z_of((0.9, 0.1), None)] * 3
+        choices = [policy.sample(z, torch.Generator().manual_seed(i)) for i, z in enumerate(zs)]
+        rewards = torch.tensor([0.1, 0.5, -0.2, 0.3, 0.9, 0.0], dtype=torch.float64)
+        loss = reinforce_conditioned(policy, opt, zs, choices, rewards, 3, 1e9, anchor, weight)
+        return loss, [p.grad.clone() for p in policy.parameters()], policy, zs
+    cell = torch.tensor([1, 2, 3, 4, 0, 1])
+    anchor = ([z_of((0.3, 0.7), None), z_of((0.9, 0.1), None)], [cell, cell])
+    base, grads, policy, _ = step(None, 0.0)
+    for off in (step(anchor, 0.0), step(None, 0.5)):                 # weight 0, or no anchor: the step as before
+        assert off[0] == base and all(torch.equal(a, b) for a, b in zip(off[1], grads))
+    pulled, _, policy, _ = step(anchor, 0.5)
+    ce = -policy.log_probs(torch.stack(anchor[0]), anchor[1]).mean().detach()
+    assert pulled == pytest.approx(base + 0.5 * float(ce), rel=1e-6)
+
 
 def test_with_a_fixed_preference_the_bias_gets_the_plain_policys_gradient():
     """f(z) = bias + head(h(z)) with the head zero-initialised: for one fixed z its bias receives exactly the
@@ -347,3 +383,46 @@ def test_the_last_share_of_the_reads_aims_at_the_read_front_s_gaps(space_table, 
         with pytest.raises(TndError, match="gap_share"):
             TabularSearchConfig(name="x", costs={"latency": "lat_a"}, budget=120, strategy="conditioned",
                                 conditioned=ConditionedSettings(gap_share=bad))
+
+
+def test_the_incumbent_pull_setting_0_is_the_search_as_before(space_table, tmp_path, monkeypatch):
+    """Pull 0 never looks for an incumbent, so a seed gives the same run as before the setting;
+    a positive pull changes the run, and each anchored step pulls towards the best cell read for its preference."""
+    from tnd.data.tabular import TabularBenchmark
+    import tnd.search.conditioned_tabular as ct
+    from tnd.search.conditioned import ConditionedSettings
+    from tnd.search.tabular import TabularSearchConfig, cost_names, tabular_search
+
+    assert ConditionedSettings().incumbent_pull > 0          # on by default (measured better); 0 turns it off
+    cfg = lambda pull: TabularSearchConfig(name="x", costs={"latency": "lat_a"}, budget=80, seed=2,  # noqa: E731
+                                           strategy="conditioned", conditioned=ConditionedSettings(incumbent_pull=pull))
+    bench = TabularBenchmark.load(space_table, "acc", cost_names(cfg(0.0)), NB201Arch.parse)
+    before = tabular_search(bench, cfg(0.0))
+    calls = []
+    real = ct._incumbent_anchor
+
+    def spy(policy, bench, costs, key, scales, read_points, weights, drawn, zs):
+        z_out, cells = real(policy, bench, costs, key, scales, read_points, weights, drawn, zs)
+        rows = [a for a in bench.queried if all(bool(policy.alive[e, NB201_OPS.index(op)])
+                                                for e, op in enumerate(a.ops))]
+        for w, d, c in zip(weights, drawn, cells):
+            norm = [scales[d].normalised(bench.query(a).accuracy, {"latency": bench.query(a).costs["latency"]})
+                    for a in rows]
+            best = max(range(len(rows)), key=lambda j: (tchebycheff(norm[j], w), -j))
+            assert [NB201_OPS[int(i)] for i in c] == list(rows[best].ops)
+        calls.append(len(cells))
+        return z_out, cells
+
+    monkeypatch.setattr(ct, "_incumbent_anchor", spy)
+    bench.reset_queries()
+    again = tabular_search(bench, cfg(0.0))
+    assert not calls
+    assert [e["genotype"] for e in again.entries] == [e["genotype"] for e in before.entries]
+    assert again.queried == before.queried
+    bench.reset_queries()
+    pulled = tabular_search(bench, cfg(0.5))
+    assert calls and all(n >= 1 for n in calls)
+    assert pulled.queried != before.queried
+    with pytest.raises(TndError, match="incumbent_pull"):
+        TabularSearchConfig(name="x", costs={"latency": "lat_a"}, budget=120, strategy="conditioned",
+                            conditioned=ConditionedSettings(incumbent_pull=-1.0))

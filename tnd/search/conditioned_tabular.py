@@ -20,6 +20,11 @@ The last ``gap_share`` of the training reads (two objectives) aims each step's p
 the front read so far, per device (``gap_weights``): the same REINFORCE steps on cells sampled from f, only
 the preferences they are drawn for change, towards the regions where a new cell would add most area.
 
+Each alpha step also pulls f towards the incumbent of each of its drawn (preference, device) pairs, the best
+cell read so far under that preference's reward on that device (``incumbents``): ``incumbent_pull`` times the
+cross-entropy of that cell is added to the REINFORCE loss (the counterpart of the series' warm start, which
+starts each member at its own incumbent; 0 turns it off).
+
 Budget: distinct cells read (the reference networks included; one read gives a cell's row on every
 training device, as a tabular benchmark does), with one read per derived member kept back.
 """
@@ -36,7 +41,7 @@ from tnd.errors import TndError
 from tnd.search.normalised_hv import hypervolume_2d, hypervolume_subset
 from tnd.search.pareto import hypervolume
 from tnd.search.conditioned import (ACCURACY, ConditionedPolicy, ConditionedSettings, device_features, draw_weights,
-                                    fit_to_best_read, gap_weights, normalise, preference_input,
+                                    fit_to_best_read, gap_weights, incumbents, normalise, preference_input,
                                     reinforce_conditioned, simplex_grid, tchebycheff)
 from tnd.search.progressive import seed_of
 from tnd.space.nb201 import N_EDGES, NB201_OPS, NB201Arch
@@ -176,9 +181,9 @@ def conditioned_series(bench: Any, space: list[list[str]], costs: Sequence[str],
         raise TndError(f"a conditioned search over several devices needs '{FEATURE_COST}' among the costs (its "
                        "reference values describe each device)")
     if s.samples_per_preference < 2 or s.preferences_per_step < 1 or s.grid < 1 or s.shrink_grid < 1 \
-            or not 0 <= s.gap_share < 1:
+            or not 0 <= s.gap_share < 1 or not s.incumbent_pull >= 0:
         raise TndError("conditioned: samples_per_preference must be >= 2, preferences_per_step, grid and "
-                       "shrink_grid >= 1, gap_share in [0, 1)")
+                       "shrink_grid >= 1, gap_share in [0, 1), incumbent_pull >= 0")
     names = list(devices) if devices else [device_name]
     key = (lambda c, d: devices[d] if c == FEATURE_COST else c) if devices else (lambda c, d: c)
     objectives = [ACCURACY, *costs]
@@ -204,6 +209,7 @@ def conditioned_series(bench: Any, space: list[list[str]], costs: Sequence[str],
     start, span = bench.queries, train_end - bench.queries
     gap_start = start + span - int(span * s.gap_share) if len(objectives) == 2 and s.gap_share > 0 else budget + 1
     total, done = sum(st.share for st in stages), 0.0
+    read_points: dict[str, dict[NB201Arch, list[float]]] = {d: {} for d in names}   # normalised, per device
     for stage_index, stage in enumerate(stages):
         done += stage.share
         stage_end = start + (span if stage_index == len(stages) - 1 else int(span * done / total))
@@ -235,7 +241,10 @@ def conditioned_series(bench: Any, space: list[list[str]], costs: Sequence[str],
                     choices.append(choice)
                     rewards.append(tchebycheff(f, w))
             r = torch.tensor(rewards, dtype=torch.float64)
-            loss = reinforce_conditioned(policy, optimiser, zs, choices, r, s.samples_per_preference, s.grad_clip)
+            anchor = (_incumbent_anchor(policy, bench, costs, key, scales, read_points, weights, drawn,
+                                        zs[::s.samples_per_preference]) if s.incumbent_pull > 0 else None)
+            loss = reinforce_conditioned(policy, optimiser, zs, choices, r, s.samples_per_preference, s.grad_clip,
+                                         anchor, s.incumbent_pull)
             log.append({"event": "alpha", "stage": stage_index, "step": step, "reward": float(r.mean()),
                         "loss": loss, "new": new, "queries": bench.queries,
                         **({"aimed_at_gaps": True} if aimed else {})})
@@ -279,6 +288,33 @@ def place_members(policy: ConditionedPolicy, bench: Any, objectives: list[str], 
         "why": ("the largest read hypervolume of any K of the candidates" if chosen is not None else
                 "fewer than K distinct non-dominated read cells among the candidates: evenly spread")}
     return placement
+
+
+def _incumbent_anchor(policy: ConditionedPolicy, bench: Any, costs: Sequence[str], key: Callable[[str, str], str],
+                      scales: Mapping[str, DeviceScale], read_points: dict[str, dict[NB201Arch, list[float]]],
+                      weights: Sequence[Sequence[float]], drawn: Sequence[str],
+                      zs: Sequence[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """The step's pull (``incumbent_pull``): for each drawn (preference, device), its z and its incumbent, the
+    best cell read so far (this step's samples included) under that preference's Tchebycheff reward on that
+    device (``incumbents``), among the cells f can still sample (every op alive: shrinking may have dropped
+    one of a cell read earlier). ``read_points`` caches each device's normalised points (re-reading is free)."""
+    alive = policy.alive
+    cells = [a for a in bench.queried if all(bool(alive[e, NB201_OPS.index(op)]) for e, op in enumerate(a.ops))]
+    if not cells:
+        return [], []
+    idx = torch.tensor([[NB201_OPS.index(op) for op in a.ops] for a in cells], dtype=torch.long)
+    out_z, out_c = [], []
+    for w, d, z in zip(weights, drawn, zs):
+        cache = read_points[d]
+        for a in cells:
+            if a not in cache:
+                row = bench.query(a)
+                cache[a] = scales[d].normalised(row.accuracy, {c: row.costs[key(c, d)] for c in costs})
+        best = incumbents(torch.tensor([cache[a] for a in cells], dtype=torch.float64),
+                          torch.tensor([list(w)], dtype=torch.float64))
+        out_z.append(z)
+        out_c.append(idx[int(best[0])])
+    return out_z, out_c
 
 
 def _gap_weight(rows: Sequence[Any], costs: Sequence[str], device: str, key: Callable[[str, str], str],
