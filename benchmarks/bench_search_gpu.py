@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import random
 import sys
 import time
 from pathlib import Path
@@ -82,11 +81,14 @@ def stage_policy(cfg: Any, stage: Any, seed: int) -> Any:
     return policy
 
 
+PATH_SEED = 10_000   # path_seed(i)'s stream: apart from the policy's alpha seeds (0, 1, 2)
+
+
 def path_seed(seed: int) -> Any:
     """A generator that draws the same architecture from the policy every time it is reseeded."""
     import torch
 
-    return torch.Generator().manual_seed(10_000 + seed)
+    return torch.Generator().manual_seed(PATH_SEED + seed)
 
 
 def standalone_network(path: dict[str, list[str]], shape: Any) -> Any:
@@ -179,7 +181,7 @@ def sampled_supernet_step(cfg: Any, stage: Any, policy: Any, seed: int, amp: Any
     g = path_seed(seed)
 
     def step() -> None:
-        g.manual_seed(10_000 + seed)
+        g.manual_seed(PATH_SEED + seed)
         ProgressiveSearch._weight_step(loop, st, x, y, g, uniform=False)
 
     torch.cuda.reset_peak_memory_stats(device)

@@ -11,8 +11,8 @@ import torch
 from tnd.cli.main import main
 from tnd.errors import TndError
 from tnd.search.conditioned import (ConditionedSettings, RewardRanges, best_top_k, normalise, rloo_advantages,
-                                    tchebycheff, union_top_k)
-from tnd.search.conditioned_supernet import ConditionedCells, reward_ranges, step_rewards
+                                    scalarised_rewards, tchebycheff, union_top_k)
+from tnd.search.conditioned_supernet import ConditionedCells, reward_ranges
 from tnd.search.cost_range import CostRange
 from tnd.search.policy import OpCap, log_prob_derived, sample_derived
 from tnd.search.config import load_search_config
@@ -118,7 +118,7 @@ def per_step(points):
 
 def test_each_sample_is_rewarded_under_its_own_preference():
     points = [[0.1, 0.2], [0.3, 0.1]] * 2               # (error, latency ms): accurate-slow and fast-inaccurate
-    r = step_rewards(points, [(1.0, 0.0), (0.0, 1.0)], group_size=2, ranges=RANGES)
+    r = scalarised_rewards(points, [(1.0, 0.0), (0.0, 1.0)], group_size=2, ranges=RANGES)
     assert r[0] > r[1] and r[3] > r[2]                   # accuracy's preference and the cost's, each its own
     # on the fixed ranges: (0.1, (0.2 - 0.064) / 0.303) under (0, 1) -> -(1 + rho) * 0.4488...
     assert float(r[2]) == pytest.approx(-1.05 * (0.2 - 0.064) / 0.303)
@@ -133,7 +133,7 @@ def test_fixed_ranges_keep_the_advantage_of_nearly_equal_samples_in_proportion()
     olds, gaps = [], []
     for eps in (1e-6, 1e-4, 1e-2):
         points = [[0.15, 0.10], [0.16, 0.10 - eps], [0.15, 0.10 + eps]]   # b: a bit faster, 0.01 less accurate
-        fixed = rloo_advantages(step_rewards(points, w, 3, RANGES), 3)
+        fixed = rloo_advantages(scalarised_rewards(points, w, 3, RANGES), 3)
         olds.append(rloo_advantages(torch.tensor([tchebycheff(f, w[0]) for f in per_step(points)]), 3).tolist())
         assert bool((fixed != 0).all())
         assert fixed[1] < fixed[2] < fixed[0]      # 0.01 of error costs more than eps ms here; slower is worse
@@ -145,7 +145,7 @@ def test_fixed_ranges_keep_the_advantage_of_nearly_equal_samples_in_proportion()
     assert olds[0][1] == pytest.approx(olds[0][2])
     # identical samples but one: only that one's advantage moves
     same = [[0.2, 0.1]] * 2 + [[0.2, 0.1 + 1e-5]]
-    adv = rloo_advantages(step_rewards(same, w, 3, RANGES), 3)
+    adv = rloo_advantages(scalarised_rewards(same, w, 3, RANGES), 3)
     assert adv[2] < 0 < adv[0] == adv[1]
 
 
@@ -154,7 +154,7 @@ def test_rewards_are_monotone_in_error_and_latency_for_a_fixed_preference():
     latencies = [0.06 + 0.03 * i for i in range(11)]
     for w in [(1.0, 0.0), (0.75, 0.25), (0.5, 0.5), (0.25, 0.75), (0.0, 1.0)]:
         grid = [[[e, lat] for lat in latencies] for e in errors]
-        r = [step_rewards(row, [w], len(row), RANGES).tolist() for row in grid]
+        r = [scalarised_rewards(row, [w], len(row), RANGES).tolist() for row in grid]
         for i in range(len(errors)):
             for j in range(len(latencies)):
                 if i + 1 < len(errors):       # worse error: never better, strictly worse where error is weighed
@@ -170,7 +170,7 @@ def test_reward_ranges_come_from_the_hypervolume_ranges_and_reject_bad_input():
     for bad in (lambda: RewardRanges(("error",), (0.0,), (0.0,), ("x",)),
                 lambda: RewardRanges(("error", "latency"), (0.0,), (1.0, 2.0), ("x", "y")),
                 lambda: reward_ranges(["energy"], {"latency": CostRange(0.1, 0.2, "x")}),
-                lambda: step_rewards([[0.1, 0.1]], [(1.0, 0.0)] * 2, 1, RANGES),
+                lambda: scalarised_rewards([[0.1, 0.1]], [(1.0, 0.0)] * 2, 1, RANGES),
                 lambda: RANGES.normalise([0.1])):
         with pytest.raises(TndError) as e:
             bad()

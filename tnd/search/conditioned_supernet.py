@@ -196,13 +196,6 @@ def reward_ranges(costs: Sequence[str], ranges: Mapping[str, CostRange]) -> Rewa
                         (ERROR_SOURCE, *(ranges[c].source for c in costs)))
 
 
-def step_rewards(points: Sequence[Sequence[float]], weights: Sequence[Sequence[float]], group_size: int,
-                 ranges: RewardRanges) -> torch.Tensor:
-    """Each sample's reward under its own group's weights: ``points`` (error, costs...) on the run's fixed
-    ``ranges``, then the augmented Tchebycheff scalarisation."""
-    return scalarised_rewards(points, weights, group_size, ranges)
-
-
 class ConditionedSupernetSearch(ProgressiveSearch):
     """``ProgressiveSearch`` with one conditioned policy in place of a series' alpha tables (see the module)."""
 
@@ -270,7 +263,7 @@ class ConditionedSupernetSearch(ProgressiveSearch):
         accs = torch.stack([acc for acc, _ in scored]).tolist()
         points = [[1.0 - acc] + [values[c] for c in costs] for acc, (_, values) in zip(accs, scored)]
         k = s.samples_per_preference
-        r = step_rewards(points, weights, k, self.reward_ranges)
+        r = scalarised_rewards(points, weights, k, self.reward_ranges)
         loss = reinforce_conditioned(policy, stage.a_opt, zs, choices, r, k, s.grad_clip)
         self._log({"event": "alpha", "preference": stage.preference.name, "stage": stage.index, "epoch": e,
                    "step": step, "reward": float(r.mean()), "loss": loss, "accuracy": sum(accs) / len(accs),

@@ -303,15 +303,17 @@ def _incumbent_anchor(policy: ConditionedPolicy, bench: Any, costs: Sequence[str
     if not cells:
         return [], []
     idx = torch.tensor([[NB201_OPS.index(op) for op in a.ops] for a in cells], dtype=torch.long)
+    points: dict[str, torch.Tensor] = {}       # per device drawn this step, the cells' normalised points
     out_z, out_c = [], []
     for w, d, z in zip(weights, drawn, zs):
-        cache = read_points[d]
-        for a in cells:
-            if a not in cache:
-                row = bench.query(a)
-                cache[a] = scales[d].normalised(row.accuracy, {c: row.costs[key(c, d)] for c in costs})
-        best = incumbents(torch.tensor([cache[a] for a in cells], dtype=torch.float64),
-                          torch.tensor([list(w)], dtype=torch.float64))
+        if d not in points:
+            cache = read_points[d]
+            for a in cells:
+                if a not in cache:
+                    row = bench.query(a)
+                    cache[a] = scales[d].normalised(row.accuracy, {c: row.costs[key(c, d)] for c in costs})
+            points[d] = torch.tensor([cache[a] for a in cells], dtype=torch.float64)
+        best = incumbents(points[d], torch.tensor([list(w)], dtype=torch.float64))
         out_z.append(z)
         out_c.append(idx[int(best[0])])
     return out_z, out_c

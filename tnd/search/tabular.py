@@ -369,6 +369,15 @@ class _Series:
         self.seen_accuracy: list[float] = []          # the same rows' accuracy (for gap targets)
         self.log: list[dict[str, Any]] = []
 
+    def best_read(self, pref: Preference, stage: int) -> NB201Arch:
+        """The cell read so far with the largest reward under ``pref`` at ``stage`` (the first read on a tie);
+        re-reading a row is free: no query counted."""
+        def reward(arch: NB201Arch) -> float:
+            row = self.bench.query(arch)
+            return pref.spec.reward(row.accuracy / 100.0, row.costs, stage)
+
+        return max(self.bench.queried, key=reward)
+
     def read(self, arch: NB201Arch, by: str):
         """The row of ``arch`` (a new one counts towards the budget)."""
         new = not self.bench.was_queried(arch)
@@ -409,12 +418,10 @@ class _Series:
         for arch in order[: cfg.budget]:
             self.read(arch, "random")
         entries, prefs = [], []
-        rows = [(a, bench.query(a)) for a in bench.queried]   # re-reading a row is free: no query counted
         for member in cfg.members():
             pref = cfg.resolve(member, self.seen, self.seen_accuracy)
             prefs.append(pref)
-            best = max(rows, key=lambda ar: pref.spec.reward(ar[1].accuracy / 100.0, ar[1].costs,
-                                                               len(cfg.stages) - 1))[0]
+            best = self.best_read(pref, len(cfg.stages) - 1)
             entries.append(entry_of(bench, best, pref))
             self.log.append({"event": "derived", "preference": pref.name, "queries": bench.queries,
                              "strategy": "random", **entries[-1]})
@@ -453,8 +460,7 @@ class _Series:
         strength, bench = self.cfg.policy.warm_start, self.bench
         if not strength or not bench.queries:
             return
-        rows = [(a, bench.query(a)) for a in bench.queried]     # re-reading a row is free: no query counted
-        best = max(rows, key=lambda ar: pref.spec.reward(ar[1].accuracy / 100.0, ar[1].costs, 0))[0]
+        best = self.best_read(pref, 0)
         with torch.no_grad():
             for e, op in enumerate(best.ops):
                 policy.alpha[CELL][e, NB201_OPS.index(op)] += strength
