@@ -273,3 +273,23 @@ def test_the_conditioned_search_samples_under_derivations_skip_cap(tmp_path, dig
             names = cells.op_names(cells.sample(g, uniform=uniform))
             assert names["normal"].count("skip_connect") <= 1
     assert any(cells.op_names(cells.sample(g))["reduce"].count("skip_connect") > 1 for _ in range(20))
+
+
+def test_derived_log_prob_stays_finite_when_an_edge_is_almost_certain():
+    """A node's pair log-probability and its gradient stay finite when one edge's chance rounds to 1 in
+    float32 (edge logits ~40 apart: log1p(-p) gave -inf there and the alpha step's gradient NaN), and the
+    value is the exact one: on a node of 2 edges the pair is certain."""
+    nodes = [[0, 1], [2, 3, 4]]
+    alpha = torch.tensor([[40.0, 0.0], [0.0, 0.0], [45.0, 0.0], [0.0, 0.0], [0.0, 1.0]], requires_grad=True)
+    usable = torch.ones(5, 2, dtype=torch.bool)
+    c = torch.tensor([0, 1, 0, 1, -1])
+    lp = log_prob_derived(alpha, usable, nodes, c)
+    lp.backward()
+    assert torch.isfinite(lp) and torch.isfinite(alpha.grad).all()
+    # node 0 (2 edges): the pair is certain, only the ops count
+    ops = torch.log_softmax(alpha.detach(), -1)
+    node0 = float(ops[0, 0] + ops[1, 1])
+    # node 1: edge 2 (logit ~45) is certain to be drawn, the second edge is 3 or 4 in proportion
+    l = torch.logsumexp(alpha.detach()[2:], -1)
+    pair = float(torch.log(torch.exp(l[1]) / (torch.exp(l[1]) + torch.exp(l[2]))))
+    assert float(lp) == pytest.approx(node0 + pair + float(ops[2, 0] + ops[3, 1]), abs=1e-4)

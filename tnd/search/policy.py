@@ -124,8 +124,11 @@ def log_prob_derived(alpha: torch.Tensor, usable: torch.Tensor, nodes: list[list
         logp = torch.log_softmax(logits[idx], -1)
         chosen = [k for k, e in enumerate(edges) if int(choice[e]) >= 0]
         la, lb = logp[chosen[0]], logp[chosen[1]]
-        # log(p_a p_b) + log(1/(1-p_a) + 1/(1-p_b)), computed stably with log1p(-p)
-        total = total + la + lb + torch.logaddexp(-torch.log1p(-la.exp()), -torch.log1p(-lb.exp()))
+        # log(p_a p_b) + log(1/(1-p_a) + 1/(1-p_b)), with log(1 - p_k) the logsumexp of the node's other
+        # edges: log1p(-exp(l_k)) is -inf (and its gradient NaN) once p_k rounds to 1 in float32, which a
+        # policy whose edge logits differ by ~17 or more reaches
+        rest = lambda k: torch.logsumexp(logp[[j for j in range(len(edges)) if j != k]], -1)  # noqa: E731
+        total = total + la + lb + torch.logaddexp(-rest(chosen[0]), -rest(chosen[1]))
         for k in chosen:
             e = edges[k]
             if _capped(usable, e, cap, count):
