@@ -19,7 +19,9 @@ other 5, members derived from that column's reference-network latencies alone (`
 --from-table``; no query on that device, so no read values to place by): HV of 5 and 21 evenly spread derived
 members; random search with 10 cells for scale. On the training devices: the 5 placed members.
 
-Run: python benchmarks/bench_conditioned.py [--seeds 5] [--quick]
+Run: python benchmarks/bench_conditioned.py [--seeds 10] [--quick]
+(10 seeds by default: the per-seed spread of a column's 5 members, up to 0.01, is larger than some of
+the margins the goal is judged by, so 5 seeds decide a column by luck; see RESULTS.md)
 """
 
 from __future__ import annotations
@@ -58,8 +60,8 @@ GOAL_HV, ZERO_SHOT_GOAL = 0.97, 0.95
 CONDITIONED_OVERRIDES: dict = {}   # experiments only: TabularSearchConfig fields to override
 
 
-def _ms(xs: Sequence[float]) -> str:
-    return f"{statistics.fmean(xs):.3f} +- {statistics.stdev(xs) if len(xs) > 1 else 0.0:.3f}"
+def _ms(xs: Sequence[float], signed: bool = False) -> str:
+    return f"{statistics.fmean(xs):{'+' if signed else ''}.3f} +- {statistics.stdev(xs) if len(xs) > 1 else 0.0:.3f}"
 
 
 def conditioned_config(seed: int, latency_column: str | None = None,
@@ -100,12 +102,13 @@ def part_one(tasks, seeds: Sequence[int]) -> tuple[list[str], dict]:
              "'best 5 read' = the 5 of everything read with the largest HV by the read values (the most any 5 "
              "members placed from the reads can reach), 'read' = of everything "
              f"read. series: bench_nb201's TND-NAS series, {SERIES_MEMBERS} members x {BUDGET} cells "
-             f"({SERIES_MEMBERS * BUDGET} in all). random: {BUDGET} cells.", "",
+             f"({SERIES_MEMBERS * BUDGET} in all). random: {BUDGET} cells. '5 members - series, per seed': the "
+             "paired difference, seed by seed (same seed for both), mean +- sd.", "",
              "| latency column | conditioned 5 members | conditioned 21 members | conditioned best 5 read | "
              "conditioned read | "
              f"series 5 members ({SERIES_MEMBERS * BUDGET}) | series read ({SERIES_MEMBERS * BUDGET}) | random read "
-             f"({BUDGET}) | 5 members >= series | 5 members >= {GOAL_HV} |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             f"({BUDGET}) | 5 members - series, per seed | 5 members >= series | 5 members >= {GOAL_HV} |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     summary = {}
     for task in tasks:
         bench = nb.task_benchmark(task)
@@ -135,7 +138,8 @@ def part_one(tasks, seeds: Sequence[int]) -> tuple[list[str], dict]:
                                         statistics.fmean(cr) > statistics.fmean(rr),
                                         *(statistics.fmean(v) for v in (c5, s5, cb)))
         lines.append(f"| {task.latency_column} | {_ms(c5)} | {_ms(c21)} | {_ms(cb)} | {_ms(cr)} | {_ms(s5)} | "
-                     f"{_ms(sr)} | {_ms(rr)} | {'yes' if ge else '**no**'} | {'yes' if goal else '**no**'} |")
+                     f"{_ms(sr)} | {_ms(rr)} | {_ms([a - b for a, b in zip(c5, s5)], signed=True)} | "
+                     f"{'yes' if ge else '**no**'} | {'yes' if goal else '**no**'} |")
         print(lines[-1], flush=True)
     n = len(summary)
     count = lambda k: sum(v[k] for v in summary.values())  # noqa: E731
@@ -199,7 +203,7 @@ def part_two(path: Path, seeds: Sequence[int]) -> list[str]:
     return lines
 
 
-def run(quick: bool = False, seeds: int = 5, data: Path = nb.DATA) -> str:
+def run(quick: bool = False, seeds: int = 10, data: Path = nb.DATA) -> str:
     if not data.is_file():
         return (f"## Conditioned search (issue 14)\n\nSkipped: {data} is absent. The NB201 ground truth is test data "
                 "kept beside the checkout (`../shared/data/nb201/`), never copied into this repository.\n")
@@ -216,7 +220,7 @@ def run(quick: bool = False, seeds: int = 5, data: Path = nb.DATA) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--quick", action="store_true", help="latency_ms_1080ti_1 only, no zero-shot part")
     ap.add_argument("--data", type=Path, default=nb.DATA)
     args = ap.parse_args()
