@@ -9,7 +9,7 @@ from tnd.costs.base import CostSuite, CostValue
 from tnd.costs.counting import CountingCosts
 from tnd.errors import TndError
 from tnd.search.cost_range import FROM_CONFIG, FROM_COST_MODEL, CostRange, cost_ranges, extreme_genotypes
-from tnd.search.run import front_of, hypervolume_line
+from tnd.search.run import collapsed_front_warning, front_of, hypervolume_line, result_record
 from tnd.space.genotype import N_NODES, Architecture, Genotype, random_genotype
 from tnd.space.parts import network_parts
 from tnd.space.plan import NetworkShape
@@ -103,3 +103,20 @@ def test_members_outside_the_range_are_named():
     r = front_of([entry("a", 0.9, 1.5), entry("b", 0.95, 3.0)], ["latency"], ranges)
     assert r["hypervolume"]["outside_range"] == [1]
     assert "outside the range" in hypervolume_line(r["hypervolume"])
+
+
+def test_a_front_that_does_not_spread_is_flagged_in_the_result():
+    """Members all on one cost (a conditioned policy that collapsed: here two networks of one latency) are a
+    warning in result.json; members that spread, a single member, or a cost the members lack are not."""
+    ranges = {"latency": CostRange(0.06, 0.37, FROM_COST_MODEL)}
+    same = [entry("acc=1,latency=0", 0.92, 0.0940), entry("acc=0.5,latency=0.5", 0.94, 0.0940),
+            entry("acc=0,latency=1", 0.94, 0.0942)]
+    result = result_record({}, [], same, 1.0, ranges, warnings=["about the settings"])
+    assert result["warnings"][0] == "about the settings"
+    assert len(result["warnings"]) == 2 and "the 3 members" in result["warnings"][1]
+    assert "do not spread: latency_ms 0.094-0.0942 of the range 0.06-0.37" in result["warnings"][1]
+    spread = same[:2] + [entry("acc=0,latency=1", 0.90, 0.0900)]     # 4 us apart: 1.3% of the range
+    assert collapsed_front_warning(spread, ranges) is None
+    assert result_record({}, [], spread, 1.0, ranges)["warnings"] == []
+    assert collapsed_front_warning(same[:1], ranges) is None
+    assert collapsed_front_warning(same, {"energy": CostRange(0.0, 1.0, FROM_COST_MODEL)}) is None

@@ -119,6 +119,8 @@ def derive_run(run: str | Path, out: str | Path, preferences: Sequence[str] = ()
     echo("\n".join([summary_table(derived),
                     f"{len(cells)} member(s) derived for {name} in {seconds * 1e3:.0f} ms from the run's policy (no "
                     f"data, no training); accuracy and costs looked up in {bench.path.name}"]))
+    for w in derived["warnings"]:
+        echo(f"WARNING: {w}")
     echo(f"results: {out / RESULT_NAME}" + (f", plot: {plot_path}" if plot_path else ""))
     return derived
 
@@ -167,6 +169,8 @@ def derive_supernet(run: str | Path, out: str | Path, result: dict[str, Any], re
     atomic.write_json(out / RESULT_NAME, derived)
     plot_path = plot_front(derived, out / "pareto.png") if plot else None
     echo(supernet_summary(derived))
+    for w in derived["warnings"]:
+        echo(f"WARNING: {w}")
     echo(f"{len(entries)} member(s) derived in {derived['search_seconds']:.1f} s from the run's policy and supernet "
          "(no training)")
     echo(f"results: {out / RESULT_NAME}" + (f", plot: {plot_path}" if plot_path else ""))

@@ -104,6 +104,9 @@ def front_over(entries: list[dict[str, Any]], fields: list[str], lower: list[flo
     }
 
 
+COLLAPSED_SHARE = 0.01   # members spanning at most this share of every cost's range are one point
+
+
 def result_record(config: dict[str, Any], reward: list[dict[str, Any]], entries: list[dict[str, Any]],
                   seconds: float, ranges: dict[str, CostRange], cost_seconds: float | None = None,
                   scoring_seconds: float | None = None, warnings: list[str] | None = None,
@@ -119,9 +122,35 @@ def result_record(config: dict[str, Any], reward: list[dict[str, Any]], entries:
         "search_seconds": seconds,
         "cost_model_seconds": cost_seconds,  # time inside the cost model (this process; a resume restarts it)
         "scoring_seconds": scoring_seconds,  # short trainings of the derived genotypes (derive.evaluate: train)
-        "warnings": list(warnings or []),    # about the series as a whole (each member has its own)
+        # about the series as a whole (each member has its own)
+        "warnings": list(warnings or []) + [w for w in (collapsed_front_warning(entries, ranges),) if w],
         **extra,
     }
+
+
+def collapsed_front_warning(entries: list[dict[str, Any]], ranges: dict[str, CostRange],
+                            share: float = COLLAPSED_SHARE) -> str | None:
+    """A warning when the members do not spread in any cost: each cost of the hypervolume's ranges spans at
+    most ``share`` of its range over the members. Neighbouring preferences sharing a network is normal; all
+    of them on one cost is a conditioned policy that collapsed (its shared weights settled on one path, or a
+    few of the same cost, for every preference; design notes, issue 14) or a series whose rewards do not
+    separate, and the user should not read it as a front."""
+    if len(entries) < 2 or not ranges:
+        return None
+    spans = []
+    for c, r in ranges.items():
+        field = get_objective(c).field
+        values = [e["objectives"].get(field) for e in entries]
+        if any(v is None for v in values) or r.upper <= r.lower:
+            return None
+        if max(values) - min(values) > share * (r.upper - r.lower):
+            return None
+        spans.append(f"{field} {min(values):.4g}-{max(values):.4g} of the range {r.lower:.4g}-{r.upper:.4g}")
+    names = ", ".join(e["preference"]["name"] for e in entries)
+    return (f"the {len(entries)} members (preferences {names}) do not spread: {'; '.join(spans)} (at most "
+            f"{share:.0%} of each range). The run found one point, not a front. A conditioned supernet search that "
+            "does this has collapsed (every preference settled on networks of one cost); run it with another seed, or "
+            "search a per-preference series (--strategy tnd), whose members each train their own supernet")
 
 
 def write_result(out: Path, cfg: SearchConfig, prefs: list[Preference], entries: list[dict[str, Any]],
@@ -221,6 +250,8 @@ def run_search(cfg: SearchConfig, out: str | Path, resume: bool = False, progres
         return result
     plot_path = plot_front(result, out / "pareto.png")
     echo(summary_table(result))
+    for w in result["warnings"][len(warnings):]:   # those about the members (the settings' were echoed above)
+        echo(f"WARNING: {w}")
     echo(f"results: {out / 'result.json'}, plot: {plot_path}, log: {out / 'log.jsonl'}")
     distributed.barrier()
     return result
