@@ -160,6 +160,13 @@ def read_reference(points: Sequence[Sequence[float]]) -> list[float]:
     return [w + REFERENCE_MARGIN * (w - b) for w, b in zip(worst, best)]
 
 
+def row_point(row: Any, scale: DeviceScale, costs: Sequence[str], key: Callable[[str, str], str],
+              device: str) -> list[float]:
+    """A read row's normalised [error, cost...] on ``device``: its accuracy and that device's cost columns
+    (``key(cost, device)``), on the device's scale."""
+    return scale.normalised(row.accuracy, {c: row.costs[key(c, device)] for c in costs})
+
+
 def z_of(weights: Sequence[float], scale: DeviceScale | None) -> torch.Tensor:
     """f's input: the centred weights (``preference_input``), then (when devices are trained on) the
     device's features."""
@@ -236,7 +243,7 @@ def conditioned_series(bench: Any, space: list[list[str]], costs: Sequence[str],
                     arch = NB201Arch(tuple(NB201_OPS[int(i)] for i in choice))
                     new += not bench.was_queried(arch)
                     row = read(arch, "conditioned")
-                    f = scales[d].normalised(row.accuracy, {c: row.costs[key(c, d)] for c in costs})
+                    f = row_point(row, scales[d], costs, key, d)
                     zs.append(z)
                     choices.append(choice)
                     rewards.append(tchebycheff(f, w))
@@ -269,7 +276,7 @@ def place_members(policy: ConditionedPolicy, bench: Any, objectives: list[str], 
     """The candidates for ``device``'s members: f's cell for each preference of the ``grid`` and, for a cell
     already read, its objectives as read (re-reading a row is free; an unread cell is not read here); and
     the decision for the run's members (``--grid k``), with the evenly spread grid's read hypervolume beside it."""
-    norm = lambda row: scale.normalised(row.accuracy, {c: row.costs[key(c, device)] for c in costs})  # noqa: E731
+    norm = lambda row: row_point(row, scale, costs, key, device)  # noqa: E731
     known = lambda cells: [norm(bench.query(a)) if bench.was_queried(a) else None for a in cells]  # noqa: E731
     derive = lambda ws: [NB201Arch(tuple(policy.derive(z_of(w, scale if multi else None)))) for w in ws]  # noqa: E731
     weights = simplex_grid(len(objectives), grid)
@@ -310,8 +317,7 @@ def _incumbent_anchor(policy: ConditionedPolicy, bench: Any, costs: Sequence[str
             cache = read_points[d]
             for a in cells:
                 if a not in cache:
-                    row = bench.query(a)
-                    cache[a] = scales[d].normalised(row.accuracy, {c: row.costs[key(c, d)] for c in costs})
+                    cache[a] = row_point(bench.query(a), scales[d], costs, key, d)
             points[d] = torch.tensor([cache[a] for a in cells], dtype=torch.float64)
         best = incumbents(points[d], torch.tensor([list(w)], dtype=torch.float64))
         out_z.append(z)
@@ -322,7 +328,7 @@ def _incumbent_anchor(policy: ConditionedPolicy, bench: Any, costs: Sequence[str
 def _gap_weight(rows: Sequence[Any], costs: Sequence[str], device: str, key: Callable[[str, str], str],
                 scale: DeviceScale, gen: torch.Generator) -> list[float] | None:
     """One preference aimed at a gap of ``device``'s front of the ``rows`` read so far (``gap_weights``)."""
-    points = [scale.normalised(r.accuracy, {c: r.costs[key(c, device)] for c in costs}) for r in rows]
+    points = [row_point(r, scale, costs, key, device) for r in rows]
     w = gap_weights(points, 1, gen)
     return None if w is None else w[0].tolist()
 
@@ -337,10 +343,10 @@ def _refine(policy: ConditionedPolicy, bench: Any, objectives: list[str], costs:
     cells = torch.tensor([[NB201_OPS.index(op) for op in a.ops] for a in read], dtype=torch.long)
     zs, rewards = [], []
     for d in names:
+        points = [row_point(r, scales[d], costs, key, d) for r in rows]   # once per device, not per preference
         for w in simplex_grid(len(objectives), s.refine_grid):
             zs.append(z_of(w, scales[d] if multi else None))
-            rewards.append([tchebycheff(scales[d].normalised(r.accuracy, {c: r.costs[key(c, d)] for c in costs}), w)
-                            for r in rows])
+            rewards.append([tchebycheff(p, w) for p in points])
     optimiser = torch.optim.Adam(policy.parameters(), lr=s.lr)
     hit = fit_to_best_read(policy, optimiser, zs, cells, torch.tensor(rewards), s.refine_steps, s.grad_clip)
     log.append({"event": "refine", "cells": len(read), "preferences": len(zs), "steps": s.refine_steps,
