@@ -40,12 +40,11 @@ def cell_parts(arch: NB201Arch, c: int, h: int) -> list[PartKey]:
     return parts
 
 
-def runtime_adds(arch: NB201Arch, node: int) -> int:
-    """The adds an ONNX runtime keeps at ``node``, a node on an input-to-output path. Its inputs are summed
-    in edge order (``Cell.forward``); an input from a node the input never reaches is a constant, and an
-    add of two constants is folded, but an add of a constant to a varying input stays (checked on ORT's
-    optimised graph)."""
-    live = set(live_edges(arch))
+def runtime_adds(arch: NB201Arch, node: int, live: frozenset[int]) -> int:
+    """The adds an ONNX runtime keeps at ``node``, a node on an input-to-output path (``live``: the cell's
+    ``live_edges``). Its inputs are summed in edge order (``Cell.forward``); an input from a node the input
+    never reaches is a constant, and an add of two constants is folded, but an add of a constant to a
+    varying input stays (checked on ORT's optimised graph)."""
     varying = [k in live for k, (_, dst) in enumerate(EDGES) if dst == node and arch.ops[k] != "none"]
     adds, acc_varies = 0, False
     for i, v in enumerate(varying):
@@ -57,10 +56,10 @@ def runtime_adds(arch: NB201Arch, node: int) -> int:
 
 def live_cell_parts(arch: NB201Arch, c: int, h: int) -> list[PartKey]:
     """What a runtime executes of the cell: the ops of its live edges and the adds it keeps."""
-    live = live_edges(arch)
-    parts = [PartKey(arch.ops[k], c, c, h, h, 1) for k in live]
+    live = frozenset(live_edges(arch))
+    parts = [PartKey(arch.ops[k], c, c, h, h, 1) for k in sorted(live)]
     for node in sorted({EDGES[k][1] for k in live}):
-        parts += [PartKey("add", c, c, h, h, 1)] * runtime_adds(arch, node)
+        parts += [PartKey("add", c, c, h, h, 1)] * runtime_adds(arch, node, live)
     return parts
 
 
