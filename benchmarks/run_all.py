@@ -65,7 +65,8 @@ def main() -> int:
     args = ap.parse_args()
     sys.path.insert(0, str(HERE.parent))
     # Sections already there are kept unless rerun now: those of --only's others, and those `make bench` does
-    # not run (bench_search_gpu needs a GPU; bench_conditioned_supernet takes hours on 2 cores), run by hand.
+    # not run, run by hand (bench_search_gpu needs a GPU; bench_conditioned_supernet's one seed is judged
+    # beside by-hand runs over seeds and thread counts, RESULTS.md).
     existing = read_sections(Path(args.out))
     sections = dict(existing)
     for name in args.only or BENCHES:
@@ -81,8 +82,8 @@ def main() -> int:
               + (f" (sections rerun: {', '.join(args.only)}; the others keep their own dates)" if args.only else ""),
               f"- Command: `{' '.join(['python', 'benchmarks/run_all.py', *sys.argv[1:]])}` (via `make bench`)",
               "- GPU figures appear only where a section names a GPU device; none are estimated.",
-              "- Sections that `make bench` does not run (GPU-only, or hours on 2 cores) are run by hand and keep "
-              "their own machine, date and command.", ""]
+              "- Sections that `make bench` does not run (GPU-only, or judged beside by-hand runs) are run by hand "
+              "and keep their own machine, date and command.", ""]
     order = list(BENCHES) + [n for n, _ in existing if n not in BENCHES]
     body = [f"<!-- bench:{n} -->\n{sections[n]}<!-- /bench:{n} -->\n" for n in order if n in sections]
     from tnd import atomic
