@@ -10,13 +10,16 @@ import torch
 
 from tnd.cli.main import main
 from tnd.errors import TndError
-from tnd.search.conditioned import (ConditionedSettings, RewardRanges, best_top_k, normalise, rloo_advantages,
+from tnd.search.conditioned import (ConditionedSettings, RewardRanges, best_top_k, cheapest_alive, draw_weights,
+                                    normalise,
+                                    preference_input, rloo_advantages, with_ends,
                                     scalarised_rewards, tchebycheff, union_top_k)
-from tnd.search.conditioned_supernet import ConditionedCells, reward_ranges
+from tnd.search.conditioned_supernet import ConditionedCells, policy_of, reward_ranges
 from tnd.search.cost_range import CostRange
 from tnd.search.policy import OpCap, log_prob_derived, sample_derived
-from tnd.search.config import load_search_config
-from tnd.search.run import run_search
+from tnd.search.config import load_search_config, validate
+from tnd.search.run import build_costs, run_search, searched_preferences
+from tnd.space.genotype import Genotype
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -104,6 +107,32 @@ def test_shrinking_keeps_k_ops_per_edge_each_the_best_of_some_preference():
     assert all(len(edge) == 1 for edge in cells.alive_ops("reduce"))
     assert len(dropped["normal"][0]) == len(ops) - 2
     assert bool(cells.template.alive("normal")[0, ops.index("sep_conv_3x3")])     # the space's policy follows
+
+
+def test_a_cost_only_end_keeps_each_edges_cheapest_alive_op_through_shrinking():
+    prices = torch.tensor([[5.0, 1.0, 3.0, 2.0], [float("inf"), 4.0, 2.0, 9.0]])
+    alive = torch.tensor([[True, False, True, True], [True, True, True, True]])
+    assert cheapest_alive(prices, alive).tolist() == [[0, 0, 0, 1], [0, 0, 1, 0]]   # op 1 of edge 0 is dead
+    assert cheapest_alive(torch.full((1, 2), float("inf")), torch.ones(1, 2, dtype=torch.bool)).tolist() == [[0, 0]]
+    f = torch.tensor([[9.0, 0.0, 8.0, 0.0], [0.0, 9.0, 0.0, 8.0]])       # f alone keeps ops 0, 2 and 1, 3
+    assert best_top_k([f], alive, 2).tolist() == [[True, False, True, False], [False, True, False, True]]
+    kept = best_top_k([f], alive, 2, [cheapest_alive(prices, alive)])
+    assert kept.tolist() == [[True, False, False, True], [False, True, True, False]]
+    # in a search: with the params prices, every edge keeps its cheapest op whatever f ranks first
+    cfg = load_search_config(None, TINY)
+    cells = ConditionedCells(cfg.search_space().new_policy(cfg, torch.Generator().manual_seed(0)), 2,
+                             ConditionedSettings(hidden=0, shrink_grid=2))
+    space = cfg.search_space()
+    cells.edge_costs = [space.edge_op_costs(cfg, build_costs(cfg, searched_preferences(cfg)[0]), "params")]
+    ops = cells.op_sets["normal"]
+    with torch.no_grad():
+        cells.f.bias[:, ops.index("sep_conv_5x5")] = 10.0            # f likes the dearest op everywhere
+    cells.shrink(1)
+    for c in cells.cells:
+        prices = cells.edge_costs[0][c]
+        for e, kept_ops in enumerate(cells.alive_ops(c)):
+            real = [j for j, op in enumerate(cells.op_sets[c]) if op != "none"]
+            assert kept_ops == [cells.op_sets[c][min(real, key=lambda j: float(prices[e, j]))]]
 
 
 # error over [0, 1], latency (ms) over the demo's cheapest-dearest derivable network on lut/cpu.json
@@ -293,3 +322,57 @@ def test_derived_log_prob_stays_finite_when_an_edge_is_almost_certain():
     l = torch.logsumexp(alpha.detach()[2:], -1)
     pair = float(torch.log(torch.exp(l[1]) / (torch.exp(l[1]) + torch.exp(l[2]))))
     assert float(lp) == pytest.approx(node0 + pair + float(ops[2, 0] + ops[3, 1]), abs=1e-4)
+
+
+def test_pinned_ends_put_the_fronts_ends_among_each_steps_preferences():
+    g = torch.Generator().manual_seed(0)
+    drawn = draw_weights(4, 2, g)
+    pinned = with_ends(drawn)
+    assert pinned[0].tolist() == [1.0, 0.0] and pinned[-1].tolist() == [0.0, 1.0]
+    assert torch.equal(pinned[1:-1], drawn[1:-1]) and not torch.equal(drawn[0], pinned[0])
+    three = with_ends(draw_weights(5, 3, g))
+    assert torch.equal(three[:3], torch.eye(3)) and torch.allclose(three[3:].sum(-1), torch.ones(2))
+    with pytest.raises(TndError, match="more preferences|needs n|objectives"):
+        with_ends(draw_weights(2, 3, g))
+
+
+def test_every_alpha_step_samples_both_ends_unless_told_not_to(finished, tmp_path, digits):
+    out, _ = finished
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    steps = [r for r in log if r["event"] == "alpha"]
+    assert steps and all([g["weights"] for g in r["groups"]] == [[1.0, 0.0], [0.0, 1.0]] for r in steps)
+    free = {**TINY, "stages": TINY["stages"][:1],
+            "conditioned": {**TINY["conditioned"], "preferences_per_step": 3, "pin_ends": False}}
+    run_search(load_search_config(None, free), tmp_path, data=digits, **quiet)
+    log = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    weights = [g["weights"] for r in log if r["event"] == "alpha" for g in r["groups"]]
+    assert weights and not any(w in ([1.0, 0.0], [0.0, 1.0]) for w in weights)
+
+
+def test_a_member_that_weighs_no_accuracy_is_the_cost_models_local_optimum(finished):
+    """The params-only member climbs from f's argmax to a network no single change makes cheaper; the others
+    are f's argmax, exactly as derived."""
+    out, result = finished
+    cfg = load_search_config(out / "config.yaml")
+    cells = policy_of(cfg, result["conditioned"])
+    space, costs = cfg.search_space(), build_costs(cfg, searched_preferences(cfg)[0])
+    params = lambda g: costs(space.cost_record(g))["params"].value  # noqa: E731
+    for member in result["genotypes"]:
+        w = [member["preference"]["weights"][o] for o in ("acc", "params")]
+        policy = cells.at(preference_input(w))
+        argmax, got = space.derive(cfg, policy, []), Genotype.from_dict(member["genotype"])
+        if w[0] > 0:
+            assert got == argmax and "local_search" not in member
+            continue
+        climb = member["local_search"]
+        assert climb["steps"] >= 1 and climb["reward_after"] > climb["reward_before"]
+        assert "no data" in climb["why"]
+        assert params(got) < params(argmax)
+        assert min(params(n) for n in space.neighbours(cfg, policy, got)) >= params(got)
+
+
+def test_pinned_ends_need_a_preference_per_end():
+    one = {**TINY, "conditioned": {**TINY["conditioned"], "preferences_per_step": 1}}
+    with pytest.raises(TndError, match="pin_ends.*preferences_per_step must be >= 2"):
+        validate(load_search_config(None, one))
+    validate(load_search_config(None, {**one, "conditioned": {**one["conditioned"], "pin_ends": False}}))

@@ -61,6 +61,18 @@ class ConditionedSettings:
     # 0.961-0.971; 0.05 -> 0.9872, 9/10, 0.951-0.969; 0.1 -> 0.9880, 9/10, 0.954-0.977; 0.2 -> 0.9886, 10/10,
     # but zero-shot pixel3 0.944 (< 0.95); 1.0 -> 0.9879, 9/10, pixel3 0.948
     incumbent_pull: float = 0.1
+    # supernet only: a preference that gives accuracy no weight (latency=1) has a reward the cost model alone
+    # decides, exactly, with no supernet and no data. Shrinking keeps each edge's cheapest alive op by each
+    # rewarded cost (``cheapest_alive``, beside f's ranking), and such a member is the best network within
+    # single changes of f(z)'s argmax under its reward (``tnd.search.local_search``). On the digits demo f's
+    # own argmax there was 2-13 us above the cheapest network its alive ops allowed (a saturated f samples no
+    # alternative), and a shrink by f alone could drop every cheap op of an edge. False: f alone
+    exact_cost_ends: bool = True
+    # supernet only: each alpha step samples the front's ends exactly (``with_ends``: for two objectives the two
+    # extreme strata's draws become (1, 0) and (0, 1)), so the members at the ends are learned where they are
+    # derived, not extrapolated from draws ~1/8 inside them. Digits demo, seeds 0-5: docs/design-decisions.md
+    # ("Digits: the front's ends pinned, the cost-only end exact")
+    pin_ends: bool = True
 
 
 # ---- pure maths -------------------------------------------------------------------------------
@@ -152,6 +164,23 @@ def draw_weights(n: int, m: int, generator: torch.Generator) -> torch.Tensor:
     return (e / e.sum(-1, keepdim=True)).float()
 
 
+def with_ends(weights: torch.Tensor) -> torch.Tensor:
+    """``weights`` (n x m, from ``draw_weights``) with the simplex's vertices in place of the first draws: for two
+    objectives the first and last rows, whose strata hold the ends, become (1, 0) and (0, 1); for more, the
+    first m rows become the m single-objective vectors. Every alpha step then samples both ends of the front
+    exactly (needs n >= m; with n = m every draw is an end)."""
+    n, m = weights.shape
+    if n < m:
+        raise TndError(f"pinning the front's ends needs more preferences a step ({n}) than objectives ({m})")
+    out = weights.clone()
+    eye = torch.eye(m, dtype=weights.dtype)
+    if m == 2:
+        out[0], out[-1] = eye[0], eye[1]
+    else:
+        out[:m] = eye
+    return out
+
+
 def gap_weights(points: Sequence[Sequence[float]], n: int, generator: torch.Generator,
                 floor: float = 1e-3) -> torch.Tensor | None:
     """``n`` two-objective preference vectors aimed at the gaps of the front of ``points`` (normalised
@@ -204,14 +233,26 @@ def union_top_k(alphas: Iterable[torch.Tensor], alive: torch.Tensor, keep: int) 
     return union
 
 
-def best_top_k(alphas: Iterable[torch.Tensor], alive: torch.Tensor, keep: int) -> torch.Tensor:
+def cheapest_alive(edge_costs: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
+    """One-hot (edges x ops) on each edge's cheapest alive op by ``edge_costs`` (a row with no finite alive
+    price: all zeros): the policy of a preference that weighs that cost alone, exactly."""
+    masked = edge_costs.masked_fill(~alive, float("inf"))
+    out = torch.zeros(alive.shape, dtype=torch.float32)
+    finite = torch.isfinite(masked).any(-1)
+    out[finite, masked[finite].argmin(-1)] = 1.0
+    return out
+
+
+def best_top_k(alphas: Iterable[torch.Tensor], alive: torch.Tensor, keep: int,
+               exact: Iterable[torch.Tensor] = ()) -> torch.Tensor:
     """The alive mask that keeps, on each edge, exactly ``keep`` alive ops (fewer where fewer are alive): those
     most probable under *some* of ``alphas`` (each op scored by its largest probability over them). An op
     strong for one end of the front survives as in ``union_top_k``, but the stage gets the op count its
-    config asks for, so each op's shared weights are trained as often as in a series' supernet."""
+    config asks for, so each op's shared weights are trained as often as in a series' supernet. ``exact``:
+    probability tables of preferences known without f (``cheapest_alive``), ranked beside f's."""
     best = None
-    for alpha in alphas:
-        p = masked_log_softmax(alpha.detach(), alive).exp()
+    probs = [masked_log_softmax(alpha.detach(), alive).exp() for alpha in alphas] + [p.float() for p in exact]
+    for p in probs:
         best = p if best is None else torch.maximum(best, p)
     if best is None:
         raise TndError("shrinking needs at least one preference's alpha")

@@ -8,7 +8,8 @@ steps differ from ``ProgressiveSearch``:
                 (warm-up's too) obeys derivation's caps (``SearchSpace.sampling_caps``: DARTS's
                 ``derive.max_skip``), so what is rewarded is what the members can be
   alpha step    ``preferences_per_step`` weight vectors w (stratified over the simplex of the reward's
-                objectives), ``samples_per_preference`` paths from f(z) each, z = w centred; each path
+                objectives; ``pin_ends``: the ends of the front among them exactly, ``with_ends``),
+                ``samples_per_preference`` paths from f(z) each, z = w centred; each path
                 scored on the validation batch through the supernet and costed by the cost model; each
                 rewarded by the augmented Tchebycheff scalarisation of its normalised objectives under its
                 own w; error and each cost are mapped to [0, 1] on the ranges the run's hypervolume uses
@@ -17,11 +18,14 @@ steps differ from ``ProgressiveSearch``:
                 not stretched by how alike the step's samples are; REINFORCE with a leave-one-out baseline
                 within each w's group (``tnd.search.conditioned``)
   shrinking     each edge keeps the stage's k ops, those most probable under some preference of a grid of
-                ``shrink_grid`` (each op ranked by its largest probability over them): an end of the front
+                ``shrink_grid`` (each op ranked by its largest probability over them; a cost-only end ranks
+                the edge's cheapest alive op first, ``exact_cost_ends``): an end of the front
                 keeps the ops it needs, and the stage has the op count its config asks for (a union of
                 per-preference top-k kept 4.6 of 3 per edge on the digits demo, which left the convolutions
                 of the shared supernet undertrained and the accurate end with nothing to choose)
-  the end       a grid of ``grid`` members derived (argmax of f(z), the space's derivation rules), each
+  the end       a grid of ``grid`` members derived (argmax of f(z), the space's derivation rules; a member
+                whose preference gives accuracy no weight then climbs to the cost model's best network within
+                single changes, ``exact_cost_ends``: its reward needs no supernet), each
                 scored through the supernet on the whole validation split and costed by the cost model;
                 f, the alive ops and the final supernet's weights are kept, so ``tnd derive RUN`` derives
                 and scores any other member later without training
@@ -45,10 +49,12 @@ from tnd import atomic
 from tnd.errors import TndError
 from tnd.run_folder import load_state
 from tnd.search.conditioned import (SCALARISATION, ConditionedPolicy, ConditionedSettings, RewardRanges,
-                                    best_top_k, draw_weights, preference_input, preference_record,
-                                    reinforce_conditioned, scalarised_rewards, simplex_grid)
+                                    best_top_k, cheapest_alive, draw_weights, preference_input, preference_record,
+                                    reinforce_conditioned, scalarised_rewards, simplex_grid, tchebycheff,
+                                    with_ends)
 from tnd.search.config import SearchConfig, conditioned_objectives
 from tnd.search.cost_range import ERROR_RANGE, ERROR_SOURCE, CostRange
+from tnd.search.local_search import Climb, hill_climb
 from tnd.search.policy import Policy
 from tnd.search.progressive import ProgressiveSearch, SearchOutcome, Stage, seed_of
 from tnd.search.reward import Preference
@@ -56,6 +62,9 @@ from tnd.search.reward import Preference
 RECORD_NAME = "conditioned.json"     # f and its layout: what `tnd derive` rebuilds the policy from
 SUPERNET_NAME = "supernet.pt"        # the final stage's shared weights: what `tnd derive` scores members with
 SUPERNET_FORMAT = "tnd-conditioned-supernet/1"
+COST_ONLY_CLIMB = ("accuracy has no weight in this preference, so its reward is the cost model's alone: the "
+                   "member is the best network within single changes of f's argmax under it (a hill climb, no "
+                   "data)")
 NORMALISATION = ("error and each cost on fixed ranges, the hypervolume's (error over [0, 1], each cost over the "
                  "cheapest and dearest derivable network or derive.hv_range), resolved once per run")
 
@@ -87,6 +96,9 @@ class ConditionedCells(nn.Module):
                 self.f.alive[r0:r1, self.cols[c]] = template.alive(c)
         self.n_objectives = n_objectives
         self.shrink_zs = [preference_input(w) for w in simplex_grid(n_objectives, settings.shrink_grid)]
+        # per rewarded cost, its (edges x ops) prices per cell type: the cost-only ends' exact ranking for
+        # shrinking (``exact_cost_ends``; set by the search, empty: f alone ranks the ops)
+        self.edge_costs: list[dict[str, torch.Tensor]] = []
 
     # ---- f(z) per cell type --------------------------------------------------------------------
     def split(self, table: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -140,7 +152,8 @@ class ConditionedCells(nn.Module):
 
     def shrink(self, keep: int | dict[str, int]) -> dict[str, list[list[str]]]:
         """Keep, per edge, the k ops most probable under some preference of the shrink grid (``best_top_k``, k
-        per cell type); returns the dropped op names per edge, as ``Policy.shrink`` does."""
+        per cell type), each cost-only end ranking its cheapest alive op first (``edge_costs``); returns the
+        dropped op names per edge, as ``Policy.shrink`` does."""
         before = {c: self.alive_ops(c) for c in self.cells}
         with torch.no_grad():
             alphas = [self.alpha_at(z) for z in self.shrink_zs]
@@ -148,7 +161,8 @@ class ConditionedCells(nn.Module):
                 r0, r1 = self.rows[c]
                 k = keep if isinstance(keep, int) else keep[c]
                 alive = self.template.alive(c)
-                self.f.alive[r0:r1, self.cols[c]] = best_top_k((a[c] for a in alphas), alive, k)
+                exact = [cheapest_alive(prices[c], alive) for prices in self.edge_costs]
+                self.f.alive[r0:r1, self.cols[c]] = best_top_k((a[c] for a in alphas), alive, k, exact)
         self._sync_alive()
         return {c: [[op for op in was if op not in now] for was, now in zip(before[c], self.alive_ops(c))]
                 for c in self.cells}
@@ -241,8 +255,11 @@ class ConditionedSupernetSearch(ProgressiveSearch):
         # samples obey derivation's caps (DARTS: derive.max_skip skip connections in the normal cell), so the
         # paths rewarded are of the form the members are derived in; see ``Policy.caps``
         template.caps = self.space.sampling_caps(self.cfg, template)
-        return ConditionedCells(template, len(self.objectives), self.settings,
-                                generator=torch.Generator().manual_seed(seed_of(self.cfg.seed, 0, 0, 11)))
+        cells = ConditionedCells(template, len(self.objectives), self.settings,
+                                 generator=torch.Generator().manual_seed(seed_of(self.cfg.seed, 0, 0, 11)))
+        if self.settings.exact_cost_ends:
+            cells.edge_costs = [self.space.edge_op_costs(self.cfg, self.costs, c) for c in self.objectives[1:]]
+        return cells
 
     def _alpha_optimiser(self, policy: Any) -> torch.optim.Optimizer:
         return torch.optim.Adam(policy.parameters(), lr=self.settings.lr)
@@ -250,7 +267,8 @@ class ConditionedSupernetSearch(ProgressiveSearch):
     def _alpha_step(self, stage: Stage, xv: torch.Tensor, yv: torch.Tensor, g_arch: torch.Generator,
                     e: int, step: int) -> float:
         s, policy, costs = self.settings, stage.policy, stage.preference.spec.costs
-        weights = draw_weights(s.preferences_per_step, len(self.objectives), g_arch).tolist()
+        drawn = draw_weights(s.preferences_per_step, len(self.objectives), g_arch)
+        weights = (with_ends(drawn) if s.pin_ends else drawn).tolist()
         zs, choices = [], []
         for w in weights:
             z = preference_input(w)
@@ -287,15 +305,37 @@ class ConditionedSupernetSearch(ProgressiveSearch):
         return self.members(stage, simplex_grid(len(self.objectives), self.settings.grid))
 
     def members(self, stage: Stage, weights: Sequence[Sequence[float]]) -> list[dict[str, Any]]:
-        """Each weight vector's derived member, scored through ``stage``'s supernet and costed."""
+        """Each weight vector's derived member, scored through ``stage``'s supernet and costed. A weight
+        vector that gives accuracy no weight gets the cost model's own optimum near f's argmax
+        (``cost_only_member``) when ``conditioned.exact_cost_ends`` is on."""
         entries = []
         for w in weights:
             warnings: list[str] = []
-            arch = self.space.derive(self.cfg, stage.policy.at(preference_input(w)), warnings)
+            policy = stage.policy.at(preference_input(w))
+            arch = self.space.derive(self.cfg, policy, warnings)
+            climb = None
+            if self.settings.exact_cost_ends and w[0] == 0:
+                climb = self.cost_only_member(policy, w, arch)
+                arch = climb.arch
             entry = self._member_entry(stage, arch, preference_record(self.objectives, w), warnings)
+            if climb is not None:
+                entry["local_search"] = {**climb.to_dict(), "why": COST_ONLY_CLIMB}
             self._log({"event": "derived", "preference": entry["preference"]["name"], **entry})
             entries.append(entry)
         return entries
+
+    def cost_only_member(self, policy: Policy, weights: Sequence[float], arch: Any) -> Climb:
+        """The best architecture within single changes of ``arch`` (and of each step's) under the reward of
+        ``weights``, which give accuracy no weight: the costs alone, from the cost model, on the run's reward
+        ranges (the same reward the alpha steps gave, whatever the error)."""
+        costs = self.objectives[1:]
+
+        def reward(a: Any) -> float:
+            values = self.costs(self.space.cost_record(a))
+            return tchebycheff(self.reward_ranges.normalise([0.0, *(float(values[c].value) for c in costs)]),
+                               weights)
+
+        return hill_climb(arch, lambda a: self.space.neighbours(self.cfg, policy, a), reward)
 
     def record(self, policy: ConditionedCells) -> dict[str, Any]:
         return {"kind": "supernet", "objectives": self.objectives, "space": self.cfg.space,

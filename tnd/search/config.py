@@ -333,6 +333,10 @@ def validate_conditioned(cfg: SearchConfig) -> None:
             or not c.lr > 0 or c.hidden < 0 or not c.grad_clip > 0:
         raise TndError(f"{where}: conditioned.samples_per_preference must be >= 2; preferences_per_step, grid "
                        "and shrink_grid >= 1; lr and grad_clip > 0; hidden >= 0")
+    if c.pin_ends and c.preferences_per_step < len(objectives):
+        raise TndError(f"{where}: conditioned.pin_ends puts the front's {len(objectives)} ends among each step's "
+                       f"preferences, so preferences_per_step must be >= {len(objectives)} (got "
+                       f"{c.preferences_per_step}); raise it or set conditioned.pin_ends: false")
 
 
 def keep_rewarded_costs(data: dict[str, Any], objectives: list[str]) -> None:

@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from tnd.costs.objectives import get_objective
 from tnd.errors import TndError
-from tnd.space.genotype import CELL_TYPES, N_NODES, Architecture, Genotype, Pair
+from tnd.space.genotype import CANDIDATE_EDGES, CELL_TYPES, N_NODES, Architecture, Genotype, Pair
 
 CostsOf = Callable[[Architecture], Mapping[str, Any]]   # a CostSuite: architecture -> {name: CostValue}
 
@@ -58,9 +58,10 @@ def _genotype(cells: Mapping[str, Sequence[Pair]]) -> Genotype:
     return Genotype(tuple(cells["normal"]), concat, tuple(cells["reduce"]), concat)
 
 
-def extreme_genotypes(op_sets: Mapping[str, Sequence[str]], costs_of: CostsOf,
-                      names: Sequence[str]) -> dict[str, tuple[Genotype, Genotype]]:
-    """Per cost name, the (cheapest, dearest) genotype over ``op_sets`` (``none`` never chosen)."""
+def pair_prices(op_sets: Mapping[str, Sequence[str]], costs_of: CostsOf) -> tuple[Mapping[str, Any], dict]:
+    """(the reference genotype's costs, price): price[cell][node][src][op] is the cost suite's answer for the
+    reference genotype with that one (op, src) swapped into the node's first pair: under additive costs the
+    choice's own term plus one constant (``none`` never priced: derivation never chooses it)."""
     real = {c: [o for o in op_sets[c] if o != "none"] for c in CELL_TYPES}
     for c, ops in real.items():
         if not ops:
@@ -73,9 +74,25 @@ def extreme_genotypes(op_sets: Mapping[str, Sequence[str]], costs_of: CostsOf,
         return costs_of(Architecture.from_genotype(_genotype(cells)))
 
     base = costs_of(Architecture.from_genotype(_genotype(base_cells)))
-    # price[cell][node][src][op][name]: the cost of the network with that one choice swapped in
     price = {c: [{src: {op: costs_with(c, node, (op, src)) for op in real[c]} for src in range(node + 2)}
                  for node in range(N_NODES)] for c in CELL_TYPES}
+    return base, price
+
+
+def edge_op_costs(op_sets: Mapping[str, Sequence[str]], costs_of: CostsOf, name: str) -> dict[str, list[list[float]]]:
+    """Per cell type, one row per candidate edge (``CANDIDATE_EDGES`` order) of each op's price under cost
+    ``name`` (``pair_prices``; inf for ``none``): which op on an edge is cheapest, up to a shared constant."""
+    base, price = pair_prices(op_sets, costs_of)
+    if name not in base:
+        raise TndError(f"cost range: no cost model provides {name!r}")
+    return {c: [[_value(price[c][node][src][op], name) if op != "none" else float("inf") for op in op_sets[c]]
+                for src, node in CANDIDATE_EDGES] for c in CELL_TYPES}
+
+
+def extreme_genotypes(op_sets: Mapping[str, Sequence[str]], costs_of: CostsOf,
+                      names: Sequence[str]) -> dict[str, tuple[Genotype, Genotype]]:
+    """Per cost name, the (cheapest, dearest) genotype over ``op_sets`` (``none`` never chosen)."""
+    base, price = pair_prices(op_sets, costs_of)
     out = {}
     for name in names:
         if name not in base:

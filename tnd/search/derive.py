@@ -10,6 +10,8 @@ is never lost to its derivation.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
 from tnd.space.genotype import CANDIDATE_EDGES, N_NODES, Genotype
@@ -82,3 +84,30 @@ def _chosen_edges(pairs: list[tuple[str, int]]) -> list[int]:
 def _op_of(pairs: list[tuple[str, int]], edge: int) -> str:
     src, node = CANDIDATE_EDGES[edge]
     return next(op for i, (op, s) in enumerate(pairs) if i // 2 == node and s == src)
+
+
+def neighbour_genotypes(genotype: Genotype, alive_ops: dict[str, list[list[str]]],
+                        max_skip: int = 2) -> list[Genotype]:
+    """Every genotype one change from ``genotype`` that derivation could give: one node's input pair gets
+    another real op alive on its edge, or another edge (input) into that node not already taken by the
+    node's other pair, with the normal cell's skip connections still at most ``max_skip`` (when the
+    genotype obeyed the cap). ``alive_ops``: per cell type, the alive op names of each of the 14 edges.
+    In a fixed order (cell, pair, input, op), so a search over them is deterministic."""
+    out = []
+    for cell in ("normal", "reduce"):
+        pairs = list(getattr(genotype, cell))
+        skips = sum(op == "skip_connect" for op, _ in pairs)
+        for i, (op, src) in enumerate(pairs):
+            node, sibling = i // 2, pairs[i ^ 1][1]
+            for new_src in range(node + 2):
+                if new_src == sibling:
+                    continue
+                for new_op in alive_ops[cell][CANDIDATE_EDGES.index((new_src, node))]:
+                    if new_op == "none" or (new_op, new_src) == (op, src):
+                        continue
+                    if (cell == "normal" and new_op == "skip_connect" and op != "skip_connect"
+                            and skips + 1 > max(max_skip, skips)):
+                        continue
+                    changed = tuple(pairs[:i] + [(new_op, new_src)] + pairs[i + 1:])
+                    out.append(replace(genotype, **{cell: changed}))
+    return out

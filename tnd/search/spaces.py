@@ -22,8 +22,8 @@ from torch import nn
 from tnd.costs import CountingCosts, NB201CountingCosts
 from tnd.costs.objectives import get_objective
 from tnd.errors import TndError
-from tnd.search.cost_range import FROM_CONFIG, CostRange, cost_ranges, stated_ranges
-from tnd.search.derive import derive_genotype, node_edges
+from tnd.search.cost_range import FROM_CONFIG, CostRange, cost_ranges, edge_op_costs, stated_ranges
+from tnd.search.derive import derive_genotype, neighbour_genotypes, node_edges
 from tnd.search.policy import OpCap, Policy, one_hot_weights
 from tnd.search.supernet import Supernet
 from tnd.space import nb201
@@ -98,6 +98,16 @@ class SearchSpace:
         """The caps derivation puts on an op per cell type, for samples of the derived form to obey too
         (``Policy.caps``); none by default."""
         return {}
+
+    def edge_op_costs(self, cfg: Any, costs: Callable[[Any], Mapping[str, Any]], name: str) -> dict[str, torch.Tensor]:
+        """Per cell type, (edges x ops) prices of each op on each edge under cost ``name``, up to a constant per
+        edge: which op is the cheapest there (inf where derivation never puts an op)."""
+        raise NotImplementedError
+
+    def neighbours(self, cfg: Any, policy: Policy, arch: Any) -> list[Any]:
+        """The architectures one change from ``arch`` that derivation could give from ``policy``'s alive ops
+        (the moves of ``tnd.search.local_search``)."""
+        raise NotImplementedError
 
     def from_sample(self, cfg: Any, policy: Policy, choice: dict[str, torch.Tensor]) -> Any:
         """The architecture a sample describes (the random baseline keeps its best sample)."""
@@ -205,6 +215,13 @@ class DartsSpace(SearchSpace):
                                {c: policy.alive(c) for c in policy.cells}, cfg.derive.max_skip,
                                edge_scores=scores, warnings=warnings)
 
+    def edge_op_costs(self, cfg: Any, costs: Callable[[Any], Mapping[str, Any]], name: str) -> dict[str, torch.Tensor]:
+        return {c: torch.tensor(rows, dtype=torch.float64)
+                for c, rows in edge_op_costs(cfg.op_sets(), costs, name).items()}
+
+    def neighbours(self, cfg: Any, policy: Policy, arch: Genotype) -> list[Genotype]:
+        return neighbour_genotypes(arch, {c: policy.alive_ops(c) for c in policy.cells}, cfg.derive.max_skip)
+
     def from_sample(self, cfg: Any, policy: Policy, choice: dict[str, torch.Tensor]) -> Genotype:
         one_hot = one_hot_weights(policy, choice)
         scores = {c: one_hot[c].sum(-1) for c in policy.cells} if policy.sampling == "derived" else None
@@ -307,6 +324,23 @@ class NB201Space(SearchSpace):
 
     def derive(self, cfg: Any, policy: Policy, warnings: list[str]) -> nb201.NB201Arch:
         return derive_nb201(policy)
+
+    def edge_op_costs(self, cfg: Any, costs: Callable[[Any], Mapping[str, Any]], name: str) -> dict[str, torch.Tensor]:
+        """Each op swapped onto one edge of the uniform cell of the first op that is not ``none`` (every edge
+        live, so each edge's op is priced where it counts)."""
+        (cell,) = self.cell_types
+        ops = list(cfg.ops.cell)
+        ref = next((op for op in ops if op != "none"), ops[0])
+        value = lambda a: float(getattr(costs(a)[name], "value", costs(a)[name]))  # noqa: E731
+        base = (ref,) * nb201.N_EDGES
+        return {cell: torch.tensor([[value(nb201.NB201Arch(base[:e] + (op,) + base[e + 1:])) for op in ops]
+                                    for e in range(nb201.N_EDGES)], dtype=torch.float64)}
+
+    def neighbours(self, cfg: Any, policy: Policy, arch: nb201.NB201Arch) -> list[nb201.NB201Arch]:
+        """One edge's op changed to another op alive on it (``none`` included, as derivation allows)."""
+        (cell,) = self.cell_types
+        return [nb201.NB201Arch(arch.ops[:e] + (op,) + arch.ops[e + 1:])
+                for e, ops in enumerate(policy.alive_ops(cell)) for op in ops if op != arch.ops[e]]
 
     def from_sample(self, cfg: Any, policy: Policy, choice: dict[str, torch.Tensor]) -> nb201.NB201Arch:
         return nb201_arch_of(policy, choice)
