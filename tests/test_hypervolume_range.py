@@ -119,4 +119,9 @@ def test_a_front_that_does_not_spread_is_flagged_in_the_result():
     assert collapsed_front_warning(spread, ranges) is None
     assert result_record({}, [], spread, 1.0, ranges)["warnings"] == []
     assert collapsed_front_warning(same[:1], ranges) is None
+    # a cost-only end placed by the cost model (a conditioned run's climbed member) does not hide a collapse
+    cheap = {**entry("acc=0,latency=1", 0.85, 0.0863), "local_search": {"steps": 4}}
+    warning = collapsed_front_warning(same[:2] + [cheap], ranges)
+    assert warning and "the 2 members" in warning and "not counting acc=0,latency=1" in warning
+    assert collapsed_front_warning(same[:1] + [cheap], ranges) is None
     assert collapsed_front_warning(same, {"energy": CostRange(0.0, 1.0, FROM_COST_MODEL)}) is None

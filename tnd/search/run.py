@@ -134,7 +134,11 @@ def collapsed_front_warning(entries: list[dict[str, Any]], ranges: dict[str, Cos
     most ``share`` of its range over the members. Neighbouring preferences sharing a network is normal; all
     of them on one cost is a conditioned policy that collapsed (its shared weights settled on one path, or a
     few of the same cost, for every preference; design notes, issue 14) or a series whose rewards do not
-    separate, and the user should not read it as a front."""
+    separate, and the user should not read it as a front. Members a cost model placed alone (a conditioned
+    run's cost-only end, with a ``local_search`` record) are left out: they spread from the rest whatever the
+    policy learned, so they would hide its collapse."""
+    climbed = [e for e in entries if "local_search" in e]
+    entries = [e for e in entries if "local_search" not in e]
     if len(entries) < 2 or not ranges:
         return None
     spans = []
@@ -147,10 +151,13 @@ def collapsed_front_warning(entries: list[dict[str, Any]], ranges: dict[str, Cos
             return None
         spans.append(f"{field} {min(values):.4g}-{max(values):.4g} of the range {r.lower:.4g}-{r.upper:.4g}")
     names = ", ".join(e["preference"]["name"] for e in entries)
+    aside = (f" (not counting {', '.join(e['preference']['name'] for e in climbed)}, placed by the cost model "
+             "alone)" if climbed else "")
     return (f"the {len(entries)} members (preferences {names}) do not spread: {'; '.join(spans)} (at most "
-            f"{share:.0%} of each range). The run found one point, not a front. A conditioned supernet search that "
-            "does this has collapsed (every preference settled on networks of one cost); run it with another seed, or "
-            "search a per-preference series (--strategy tnd), whose members each train their own supernet")
+            f"{share:.0%} of each range){aside}. The run found one point, not a front. A conditioned supernet "
+            "search that does this has collapsed (every preference settled on networks of one cost); run it with "
+            "another seed, or search a per-preference series (--strategy tnd), whose members each train their own "
+            "supernet")
 
 
 def write_result(out: Path, cfg: SearchConfig, prefs: list[Preference], entries: list[dict[str, Any]],
