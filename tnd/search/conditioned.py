@@ -171,7 +171,8 @@ def with_ends(weights: torch.Tensor) -> torch.Tensor:
     exactly (needs n >= m; with n = m every draw is an end)."""
     n, m = weights.shape
     if n < m:
-        raise TndError(f"pinning the front's ends needs more preferences a step ({n}) than objectives ({m})")
+        raise TndError(f"pinning the front's ends needs at least as many preferences a step ({n}) as objectives "
+                       f"({m})")
     out = weights.clone()
     eye = torch.eye(m, dtype=weights.dtype)
     if m == 2:

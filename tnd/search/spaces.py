@@ -331,7 +331,10 @@ class NB201Space(SearchSpace):
         (cell,) = self.cell_types
         ops = list(cfg.ops.cell)
         ref = next((op for op in ops if op != "none"), ops[0])
-        value = lambda a: float(getattr(costs(a)[name], "value", costs(a)[name]))  # noqa: E731
+        def value(a: nb201.NB201Arch) -> float:
+            v = costs(a)[name]
+            return float(getattr(v, "value", v))
+
         base = (ref,) * nb201.N_EDGES
         return {cell: torch.tensor([[value(nb201.NB201Arch(base[:e] + (op,) + base[e + 1:])) for op in ops]
                                     for e in range(nb201.N_EDGES)], dtype=torch.float64)}
