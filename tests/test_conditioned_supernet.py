@@ -18,7 +18,7 @@ from tnd.search.conditioned_supernet import ConditionedCells, policy_of, reward_
 from tnd.search.cost_range import CostRange
 from tnd.search.policy import OpCap, log_prob_derived, sample_derived
 from tnd.search.config import load_search_config, validate
-from tnd.search.run import build_costs, run_search, searched_preferences
+from tnd.search.run import build_costs, run_search, searched_preferences, summary_table
 from tnd.space import nb201
 from tnd.space.genotype import Genotype
 
@@ -372,6 +372,9 @@ def test_a_member_that_weighs_no_accuracy_is_the_cost_models_local_optimum(finis
         assert "no data" in climb["why"]
         assert params(got) < params(argmax)
         assert min(params(n) for n in space.neighbours(cfg, policy, got)) >= params(got)
+    table = summary_table(result)        # what `tnd search` and `tnd derive` print
+    assert f"[{len(result['genotypes']) - 1}] placed by the cost model alone" in table
+    assert table.count("placed by the cost model alone") == 1
 
 
 def test_pinned_ends_need_a_preference_per_end():
@@ -404,3 +407,20 @@ def test_on_the_nb201_cell_the_cost_only_end_is_exact_too(tmp_path, digits):
     policy = cells.at(preference_input([0.0, 1.0]))
     params = lambda a: costs(a)["params"].value  # noqa: E731
     assert min(params(n) for n in space.neighbours(cfg, policy, arch)) >= params(arch)
+
+
+def test_without_its_table_a_derive_says_the_cost_only_member_is_only_the_policys_choice(tmp_path, digits):
+    import shutil
+
+    table = tmp_path / "cpu.json"
+    shutil.copy("lut/cpu.json", table)
+    run = {**TINY, "stages": TINY["stages"][:1], "reward": {"objectives": ["acc", "latency"]},
+           "cost": {"device": "cpu", "lut": str(table)}, "conditioned": {**TINY["conditioned"], "grid": 2}}
+    result = run_search(load_search_config(None, run), tmp_path / "run", data=digits, **quiet)
+    assert "local_search" in result["genotypes"][-1]
+    table.unlink()                                   # the run's table is not on this machine
+    assert main(["derive", str(tmp_path / "run"), "--grid", "2", "--out", str(tmp_path / "d"), "--no-plot"]) == 0
+    derived = json.loads((tmp_path / "d" / "derived.json").read_text())
+    assert derived["costs"] == "not measured"
+    accurate, cheap = derived["genotypes"]
+    assert "note" not in accurate and "not the run's member" in cheap["note"]

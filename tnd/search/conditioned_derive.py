@@ -151,6 +151,11 @@ def derive_supernet(run: str | Path, out: str | Path, result: dict[str, Any], re
         cells, space = policy_of(cfg, record), cfg.search_space()
         entries = [{"genotype": space.arch_to_dict(space.derive(cfg, cells.at(preference_input(w)), [])),
                     "preference": preference_record(record["objectives"], w)} for w in weights]
+        for w, entry in zip(weights, entries):
+            if cfg.conditioned.exact_cost_ends and w[0] == 0:   # its member is placed by the cost model
+                entry["note"] = ("the policy's choice, not the run's member for this preference: that member is "
+                                 "the cost model's local optimum near it (conditioned.exact_cost_ends), and the "
+                                 "cost model cannot be built here")
         derived = {"format": "tnd-derived/1", "run": str(run), "genotypes": entries, "accuracy": "not measured",
                    "costs": "not measured", "note": f"the run's cost model cannot be built here ({e}); train and "
                    "`tnd bench` the genotypes to measure them"}

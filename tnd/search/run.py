@@ -302,6 +302,12 @@ def summary_table(result: dict[str, Any]) -> str:
     space = get_space(result["config"].get("space", "darts"))
     for i, e in enumerate(entries):
         out.append(f"[{i}] {space.describe(e['genotype'])}")
+    for i, e in enumerate(entries):
+        if "local_search" in e:
+            climb = e["local_search"]
+            out.append(f"[{i}] placed by the cost model alone (its preference gives accuracy no weight): "
+                       f"{climb['steps']} single changes from the policy's choice, reward "
+                       f"{climb['reward_before']:.4f} -> {climb['reward_after']:.4f}")
     out.append(hypervolume_line(result["hypervolume"]))
     return "\n".join(out)
 
