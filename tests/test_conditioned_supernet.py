@@ -379,9 +379,24 @@ def test_a_member_that_weighs_no_accuracy_is_the_cost_models_local_optimum(finis
 
 def test_pinned_ends_need_a_preference_per_end():
     one = {**TINY, "conditioned": {**TINY["conditioned"], "preferences_per_step": 1}}
-    with pytest.raises(TndError, match="pin_ends.*preferences_per_step must be >= 2"):
+    with pytest.raises(TndError, match=r"preferences_per_step 1 \(>= 2 with pin_ends"):
         validate(load_search_config(None, one))
     validate(load_search_config(None, {**one, "conditioned": {**one["conditioned"], "pin_ends": False}}))
+
+
+def test_conditioned_settings_are_checked_once_for_both_searches_naming_every_bad_one():
+    bad = ConditionedSettings(samples_per_preference=1, grid=0, lr=0.0, gap_share=1.0, refine_grid=0)
+    with pytest.raises(TndError) as supernet:
+        bad.check("here", 2, tabular=False)
+    msg = str(supernet.value)
+    assert msg.startswith("here: conditioned settings out of range: ") and "\n" not in msg
+    assert all(f in msg for f in ("samples_per_preference 1", "grid 0", "lr 0.0"))
+    assert "gap_share" not in msg and "refine_grid" not in msg        # the tabular search's own fields
+    with pytest.raises(TndError) as tabular:
+        bad.check("there", 2, tabular=True)
+    assert all(f in str(tabular.value) for f in ("gap_share 1.0 (in [0, 1))", "refine_grid 0 (>= 1)"))
+    ConditionedSettings().check("ok", 2, tabular=False)
+    ConditionedSettings().check("ok", 2, tabular=True)
 
 
 def test_on_the_nb201_cell_the_cost_only_end_is_exact_too(tmp_path, digits):

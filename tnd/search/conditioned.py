@@ -74,6 +74,26 @@ class ConditionedSettings:
     # ("Digits: the front's ends pinned, the cost-only end exact")
     pin_ends: bool = True
 
+    def check(self, where: str, n_objectives: int, tabular: bool) -> None:
+        """One error naming every setting out of its range, for the search that reads them (``tabular``: the
+        tabular search's fields too; else the supernet search's ``pin_ends``, which needs a preference a step
+        per objective). The one check both searches and the tabular loop call."""
+        bad = [f"samples_per_preference {self.samples_per_preference} (>= 2: the leave-one-out group)"
+               ] if self.samples_per_preference < 2 else []
+        counts = ("preferences_per_step", "grid", "shrink_grid") + (("refine_grid",) if tabular else ())
+        bad += [f"{n} {getattr(self, n)} (>= 1)" for n in counts if getattr(self, n) < 1]
+        bad += [f"{n} {getattr(self, n)} (> 0)" for n in ("lr", "grad_clip") if not getattr(self, n) > 0]
+        bad += [f"hidden {self.hidden} (>= 0)"] if self.hidden < 0 else []
+        if tabular:
+            bad += [f"refine_steps {self.refine_steps} (>= 0)"] if self.refine_steps < 0 else []
+            bad += [f"gap_share {self.gap_share} (in [0, 1))"] if not 0 <= self.gap_share < 1 else []
+            bad += [f"incumbent_pull {self.incumbent_pull} (>= 0)"] if not self.incumbent_pull >= 0 else []
+        elif self.pin_ends and self.preferences_per_step < n_objectives:
+            bad.append(f"preferences_per_step {self.preferences_per_step} (>= {n_objectives} with pin_ends, which "
+                       f"puts the front's {n_objectives} ends among each step's preferences; or pin_ends: false)")
+        if bad:
+            raise TndError(f"{where}: conditioned settings out of range: {'; '.join(bad)}")
+
 
 # ---- pure maths -------------------------------------------------------------------------------
 

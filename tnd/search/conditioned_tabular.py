@@ -187,10 +187,7 @@ def conditioned_series(bench: Any, space: list[list[str]], costs: Sequence[str],
     if devices and FEATURE_COST not in costs:
         raise TndError(f"a conditioned search over several devices needs '{FEATURE_COST}' among the costs (its "
                        "reference values describe each device)")
-    if s.samples_per_preference < 2 or s.preferences_per_step < 1 or s.grid < 1 or s.shrink_grid < 1 \
-            or not 0 <= s.gap_share < 1 or not s.incumbent_pull >= 0:
-        raise TndError("conditioned: samples_per_preference must be >= 2, preferences_per_step, grid and "
-                       "shrink_grid >= 1, gap_share in [0, 1), incumbent_pull >= 0")
+    s.check("conditioned", 1 + len(costs), tabular=True)
     names = list(devices) if devices else [device_name]
     key = (lambda c, d: devices[d] if c == FEATURE_COST else c) if devices else (lambda c, d: c)
     objectives = [ACCURACY, *costs]

@@ -328,15 +328,7 @@ def validate_conditioned(cfg: SearchConfig) -> None:
     if cfg.member is not None:
         raise TndError(f"{where}: one policy learns the whole front, so there is no member to run alone; leave "
                        "--member out and derive members with `tnd derive RUN --preference ...`")
-    c = cfg.conditioned
-    if c.samples_per_preference < 2 or min(c.preferences_per_step, c.grid, c.shrink_grid) < 1 \
-            or not c.lr > 0 or c.hidden < 0 or not c.grad_clip > 0:
-        raise TndError(f"{where}: conditioned.samples_per_preference must be >= 2; preferences_per_step, grid "
-                       "and shrink_grid >= 1; lr and grad_clip > 0; hidden >= 0")
-    if c.pin_ends and c.preferences_per_step < len(objectives):
-        raise TndError(f"{where}: conditioned.pin_ends puts the front's {len(objectives)} ends among each step's "
-                       f"preferences, so preferences_per_step must be >= {len(objectives)} (got "
-                       f"{c.preferences_per_step}); raise it or set conditioned.pin_ends: false")
+    cfg.conditioned.check(where, len(objectives), tabular=False)
 
 
 def keep_rewarded_costs(data: dict[str, Any], objectives: list[str]) -> None:

@@ -262,13 +262,7 @@ def _validate_conditioned(cfg: TabularSearchConfig) -> None:
     elif not cfg.costs:
         raise TndError("tabular search: --strategy conditioned needs at least one cost (e.g. --cost "
                        "latency=COLUMN) to trade accuracy against")
-    s = cfg.conditioned
-    if s.samples_per_preference < 2 or min(s.preferences_per_step, s.grid, s.shrink_grid, s.refine_grid) < 1 \
-            or not s.lr > 0 or s.hidden < 0 or s.refine_steps < 0 or not 0 <= s.gap_share < 1 \
-            or not s.incumbent_pull >= 0:
-        raise TndError("tabular search: conditioned.samples_per_preference must be >= 2; preferences_per_step, "
-                       "grid, shrink_grid and refine_grid >= 1; lr > 0; hidden and refine_steps >= 0; "
-                       "gap_share in [0, 1); incumbent_pull >= 0")
+    cfg.conditioned.check("tabular search", 1 + len(cfg.costs), tabular=True)
 
 
 def cost_names(cfg: TabularSearchConfig) -> dict[str, str]:
