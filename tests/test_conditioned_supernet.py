@@ -124,7 +124,7 @@ def test_a_cost_only_end_keeps_each_edges_cheapest_alive_op_through_shrinking():
     cells = ConditionedCells(cfg.search_space().new_policy(cfg, torch.Generator().manual_seed(0)), 2,
                              ConditionedSettings(hidden=0, shrink_grid=2))
     space = cfg.search_space()
-    cells.edge_costs = [space.edge_op_costs(cfg, build_costs(cfg, searched_preferences(cfg)[0]), "params")]
+    cells.edge_costs = [space.edge_op_costs(cfg, build_costs(cfg, searched_preferences(cfg)[0]), ["params"])["params"]]
     ops = cells.op_sets["normal"]
     with torch.no_grad():
         cells.f.bias[:, ops.index("sep_conv_5x5")] = 10.0            # f likes the dearest op everywhere
@@ -412,7 +412,7 @@ def test_on_the_nb201_cell_the_cost_only_end_is_exact_too(tmp_path, digits):
     result = run_search(cfg, tmp_path, data=digits, **quiet)
     space, costs = cfg.search_space(), build_costs(cfg, searched_preferences(cfg)[0])
     cells = policy_of(cfg, result["conditioned"])
-    prices = space.edge_op_costs(cfg, costs, "params")["cell"]
+    prices = space.edge_op_costs(cfg, costs, ["params"])["params"]["cell"]
     alive = cells.template.alive("cell")
     for e in range(prices.shape[0]):
         assert bool(alive[e, int(prices[e].argmin())])             # the cheapest op of every edge survived

@@ -21,7 +21,8 @@ from tnd.lut.reference import ReferenceMeasurements, reference_costs
 from tnd.result_file import RESULT_NAME, load_result
 from tnd.schema import from_data
 from tnd.search.conditioned import parse_preference, preference_input, preference_record
-from tnd.search.conditioned_supernet import ConditionedSupernetSearch, conditioned_preference, policy_of
+from tnd.search.conditioned_supernet import (ConditionedSupernetSearch, conditioned_preference, placed_by_cost_model,
+                                             policy_of)
 from tnd.search.conditioned_tabular import FEATURE_COST, derive_members, placed_weights
 from tnd.search.config import SearchConfig
 from tnd.search.plots import plot_front
@@ -152,7 +153,7 @@ def derive_supernet(run: str | Path, out: str | Path, result: dict[str, Any], re
         entries = [{"genotype": space.arch_to_dict(space.derive(cfg, cells.at(preference_input(w)), [])),
                     "preference": preference_record(record["objectives"], w)} for w in weights]
         for w, entry in zip(weights, entries):
-            if cfg.conditioned.exact_cost_ends and w[0] == 0:   # its member is placed by the cost model
+            if placed_by_cost_model(cfg.conditioned, w):
                 entry["note"] = ("the policy's choice, not the run's member for this preference: that member is "
                                  "the cost model's local optimum near it (conditioned.exact_cost_ends), and the "
                                  "cost model cannot be built here")

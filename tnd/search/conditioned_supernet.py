@@ -54,7 +54,7 @@ from tnd.search.conditioned import (SCALARISATION, ConditionedPolicy, Conditione
                                     with_ends)
 from tnd.search.config import SearchConfig, conditioned_objectives
 from tnd.search.cost_range import ERROR_RANGE, ERROR_SOURCE, CostRange
-from tnd.search.local_search import Climb, hill_climb
+from tnd.search.local_search import RECORD_KEY, Climb, hill_climb
 from tnd.search.policy import Policy
 from tnd.search.progressive import ProgressiveSearch, SearchOutcome, Stage, seed_of
 from tnd.search.reward import Preference
@@ -258,7 +258,7 @@ class ConditionedSupernetSearch(ProgressiveSearch):
         cells = ConditionedCells(template, len(self.objectives), self.settings,
                                  generator=torch.Generator().manual_seed(seed_of(self.cfg.seed, 0, 0, 11)))
         if self.settings.exact_cost_ends:
-            cells.edge_costs = [self.space.edge_op_costs(self.cfg, self.costs, c) for c in self.objectives[1:]]
+            cells.edge_costs = list(self.space.edge_op_costs(self.cfg, self.costs, self.objectives[1:]).values())
         return cells
 
     def _alpha_optimiser(self, policy: Any) -> torch.optim.Optimizer:
@@ -314,12 +314,12 @@ class ConditionedSupernetSearch(ProgressiveSearch):
             policy = stage.policy.at(preference_input(w))
             arch = self.space.derive(self.cfg, policy, warnings)
             climb = None
-            if self.settings.exact_cost_ends and w[0] == 0:
+            if placed_by_cost_model(self.settings, w):
                 climb = self.cost_only_member(policy, w, arch)
                 arch = climb.arch
             entry = self._member_entry(stage, arch, preference_record(self.objectives, w), warnings)
             if climb is not None:
-                entry["local_search"] = {**climb.to_dict(), "why": COST_ONLY_CLIMB}
+                entry[RECORD_KEY] = {**climb.to_dict(), "why": COST_ONLY_CLIMB}
             self._log({"event": "derived", "preference": entry["preference"]["name"], **entry})
             entries.append(entry)
         return entries
@@ -358,6 +358,12 @@ class ConditionedSupernetSearch(ProgressiveSearch):
         stage = self._build_stage(policy_of(self.cfg, record), 0, int(state["stage"]))
         stage.supernet.load_state_dict(state["supernet"])
         return stage
+
+
+def placed_by_cost_model(settings: ConditionedSettings, weights: Sequence[float]) -> bool:
+    """Whether the member of ``weights`` is the cost model's own optimum near f's argmax (``exact_cost_ends``
+    and no weight on accuracy, the first objective) rather than f's argmax."""
+    return settings.exact_cost_ends and weights[0] == 0
 
 
 def policy_of(cfg: SearchConfig, record: dict[str, Any]) -> ConditionedCells:

@@ -48,7 +48,8 @@ class CostRange:
         return d
 
 
-def _value(costs: Mapping[str, Any], name: str) -> float:
+def cost_value(costs: Mapping[str, Any], name: str) -> float:
+    """A cost suite's figure for ``name`` as a float (a CostValue's value, or a plain number)."""
     v = costs[name]
     return float(getattr(v, "value", v))
 
@@ -79,14 +80,17 @@ def pair_prices(op_sets: Mapping[str, Sequence[str]], costs_of: CostsOf) -> tupl
     return base, price
 
 
-def edge_op_costs(op_sets: Mapping[str, Sequence[str]], costs_of: CostsOf, name: str) -> dict[str, list[list[float]]]:
-    """Per cell type, one row per candidate edge (``CANDIDATE_EDGES`` order) of each op's price under cost
-    ``name`` (``pair_prices``; inf for ``none``): which op on an edge is cheapest, up to a shared constant."""
+def edge_op_costs(op_sets: Mapping[str, Sequence[str]], costs_of: CostsOf,
+                  names: Sequence[str]) -> dict[str, dict[str, list[list[float]]]]:
+    """Per cost name and cell type, one row per candidate edge (``CANDIDATE_EDGES`` order) of each op's price
+    (``pair_prices``, priced once for all names; inf for ``none``): which op on an edge is cheapest, up to a
+    shared constant."""
     base, price = pair_prices(op_sets, costs_of)
-    if name not in base:
-        raise TndError(f"cost range: no cost model provides {name!r}")
-    return {c: [[_value(price[c][node][src][op], name) if op != "none" else float("inf") for op in op_sets[c]]
-                for src, node in CANDIDATE_EDGES] for c in CELL_TYPES}
+    missing = [n for n in names if n not in base]
+    if missing:
+        raise TndError(f"cost range: no cost model provides {missing[0]!r}")
+    return {n: {c: [[cost_value(price[c][node][src][op], n) if op != "none" else float("inf") for op in op_sets[c]]
+                    for src, node in CANDIDATE_EDGES] for c in CELL_TYPES} for n in names}
 
 
 def extreme_genotypes(op_sets: Mapping[str, Sequence[str]], costs_of: CostsOf,
@@ -104,9 +108,9 @@ def extreme_genotypes(op_sets: Mapping[str, Sequence[str]], costs_of: CostsOf,
             for c in CELL_TYPES:
                 pairs: list[Pair] = []
                 for node in range(N_NODES):
-                    best = {src: pick(ops, key=lambda o, by=ops: _value(by[o], name))
+                    best = {src: pick(ops, key=lambda o, by=ops: cost_value(by[o], name))
                             for src, ops in price[c][node].items()}
-                    srcs = sorted(best, key=lambda s: _value(price[c][node][s][best[s]], name), reverse=dearest)[:2]
+                    srcs = sorted(best, key=lambda s: cost_value(price[c][node][s][best[s]], name), reverse=dearest)[:2]
                     pairs += [(best[s], s) for s in sorted(srcs)]
                 cells[c] = pairs
             pair.append(_genotype(cells))
@@ -141,8 +145,8 @@ def cost_ranges(names: Sequence[str], op_sets: Mapping[str, Sequence[str]], cost
     rest = [n for n in names if n not in given]
     if rest:
         for n, (cheap, dear) in extreme_genotypes(op_sets, costs_of, rest).items():
-            lo = _value(costs_of(Architecture.from_genotype(cheap)), n)
-            hi = _value(costs_of(Architecture.from_genotype(dear)), n)
+            lo = cost_value(costs_of(Architecture.from_genotype(cheap)), n)
+            hi = cost_value(costs_of(Architecture.from_genotype(dear)), n)
             if not hi > lo:
                 raise TndError(f"cost range: every derivable network has the same {n} ({lo:g}); state a range "
                                f"with derive.hv_range: {{{n}: [LOW, HIGH]}}")

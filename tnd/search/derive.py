@@ -105,8 +105,7 @@ def neighbour_genotypes(genotype: Genotype, alive_ops: dict[str, list[list[str]]
                 for new_op in alive_ops[cell][CANDIDATE_EDGES.index((new_src, node))]:
                     if new_op == "none" or (new_op, new_src) == (op, src):
                         continue
-                    if (cell == "normal" and new_op == "skip_connect" and op != "skip_connect"
-                            and skips + 1 > max(max_skip, skips)):
+                    if cell == "normal" and new_op == "skip_connect" and op != "skip_connect" and skips >= max_skip:
                         continue
                     changed = tuple(pairs[:i] + [(new_op, new_src)] + pairs[i + 1:])
                     out.append(replace(genotype, **{cell: changed}))

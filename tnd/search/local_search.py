@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
+RECORD_KEY = "local_search"   # a member's result.json entry: its climb (``Climb.to_dict``), when it had one
+
 
 @dataclass(frozen=True)
 class Climb:

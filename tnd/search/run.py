@@ -19,6 +19,7 @@ from tnd.run_folder import open_run_folder
 from tnd.search.conditioned_supernet import ConditionedSupernetSearch, conditioned_preference
 from tnd.search.config import SearchConfig
 from tnd.search.cost_range import ERROR_RANGE, ERROR_SOURCE, CostRange
+from tnd.search.local_search import RECORD_KEY
 from tnd.search.lut_source import table_path
 from tnd.search.normalised_hv import ObjectiveRange, normalised_hypervolume
 from tnd.search.pareto import hypervolume, pareto_front
@@ -137,8 +138,8 @@ def collapsed_front_warning(entries: list[dict[str, Any]], ranges: dict[str, Cos
     separate, and the user should not read it as a front. Members a cost model placed alone (a conditioned
     run's cost-only end, with a ``local_search`` record) are left out: they spread from the rest whatever the
     policy learned, so they would hide its collapse."""
-    climbed = [e for e in entries if "local_search" in e]
-    entries = [e for e in entries if "local_search" not in e]
+    climbed = [e for e in entries if RECORD_KEY in e]
+    entries = [e for e in entries if RECORD_KEY not in e]
     if len(entries) < 2 or not ranges:
         return None
     spans = []
@@ -303,8 +304,8 @@ def summary_table(result: dict[str, Any]) -> str:
     for i, e in enumerate(entries):
         out.append(f"[{i}] {space.describe(e['genotype'])}")
     for i, e in enumerate(entries):
-        if "local_search" in e:
-            climb = e["local_search"]
+        if RECORD_KEY in e:
+            climb = e[RECORD_KEY]
             out.append(f"[{i}] placed by the cost model alone (its preference gives accuracy no weight): "
                        f"{climb['steps']} single changes from the policy's choice, reward "
                        f"{climb['reward_before']:.4f} -> {climb['reward_after']:.4f}")

@@ -22,7 +22,7 @@ from torch import nn
 from tnd.costs import CountingCosts, NB201CountingCosts
 from tnd.costs.objectives import get_objective
 from tnd.errors import TndError
-from tnd.search.cost_range import FROM_CONFIG, CostRange, cost_ranges, edge_op_costs, stated_ranges
+from tnd.search.cost_range import FROM_CONFIG, CostRange, cost_ranges, cost_value, edge_op_costs, stated_ranges
 from tnd.search.derive import derive_genotype, neighbour_genotypes, node_edges
 from tnd.search.policy import OpCap, Policy, one_hot_weights
 from tnd.search.supernet import Supernet
@@ -99,8 +99,9 @@ class SearchSpace:
         (``Policy.caps``); none by default."""
         return {}
 
-    def edge_op_costs(self, cfg: Any, costs: Callable[[Any], Mapping[str, Any]], name: str) -> dict[str, torch.Tensor]:
-        """Per cell type, (edges x ops) prices of each op on each edge under cost ``name``, up to a constant per
+    def edge_op_costs(self, cfg: Any, costs: Callable[[Any], Mapping[str, Any]],
+                      names: Sequence[str]) -> dict[str, dict[str, torch.Tensor]]:
+        """Per cost of ``names`` and cell type, (edges x ops) prices of each op on each edge, up to a constant per
         edge: which op is the cheapest there (inf where derivation never puts an op)."""
         raise NotImplementedError
 
@@ -215,9 +216,10 @@ class DartsSpace(SearchSpace):
                                {c: policy.alive(c) for c in policy.cells}, cfg.derive.max_skip,
                                edge_scores=scores, warnings=warnings)
 
-    def edge_op_costs(self, cfg: Any, costs: Callable[[Any], Mapping[str, Any]], name: str) -> dict[str, torch.Tensor]:
-        return {c: torch.tensor(rows, dtype=torch.float64)
-                for c, rows in edge_op_costs(cfg.op_sets(), costs, name).items()}
+    def edge_op_costs(self, cfg: Any, costs: Callable[[Any], Mapping[str, Any]],
+                      names: Sequence[str]) -> dict[str, dict[str, torch.Tensor]]:
+        return {n: {c: torch.tensor(rows, dtype=torch.float64) for c, rows in cells.items()}
+                for n, cells in edge_op_costs(cfg.op_sets(), costs, names).items()}
 
     def neighbours(self, cfg: Any, policy: Policy, arch: Genotype) -> list[Genotype]:
         return neighbour_genotypes(arch, {c: policy.alive_ops(c) for c in policy.cells}, cfg.derive.max_skip)
@@ -325,19 +327,16 @@ class NB201Space(SearchSpace):
     def derive(self, cfg: Any, policy: Policy, warnings: list[str]) -> nb201.NB201Arch:
         return derive_nb201(policy)
 
-    def edge_op_costs(self, cfg: Any, costs: Callable[[Any], Mapping[str, Any]], name: str) -> dict[str, torch.Tensor]:
+    def edge_op_costs(self, cfg: Any, costs: Callable[[Any], Mapping[str, Any]],
+                      names: Sequence[str]) -> dict[str, dict[str, torch.Tensor]]:
         """Each op swapped onto one edge of the uniform cell of the first op that is not ``none`` (every edge
-        live, so each edge's op is priced where it counts)."""
+        live, so each edge's op is priced where it counts), each such cell costed once for all ``names``."""
         (cell,) = self.cell_types
         ops = list(cfg.ops.cell)
-        ref = next((op for op in ops if op != "none"), ops[0])
-        def value(a: nb201.NB201Arch) -> float:
-            v = costs(a)[name]
-            return float(getattr(v, "value", v))
-
-        base = (ref,) * nb201.N_EDGES
-        return {cell: torch.tensor([[value(nb201.NB201Arch(base[:e] + (op,) + base[e + 1:])) for op in ops]
-                                    for e in range(nb201.N_EDGES)], dtype=torch.float64)}
+        base = (next((op for op in ops if op != "none"), ops[0]),) * nb201.N_EDGES
+        priced = [[costs(nb201.NB201Arch(base[:e] + (op,) + base[e + 1:])) for op in ops] for e in range(nb201.N_EDGES)]
+        return {n: {cell: torch.tensor([[cost_value(v, n) for v in row] for row in priced], dtype=torch.float64)}
+                for n in names}
 
     def neighbours(self, cfg: Any, policy: Policy, arch: nb201.NB201Arch) -> list[nb201.NB201Arch]:
         """One edge's op changed to another op alive on it (``none`` included, as derivation allows)."""
@@ -408,7 +407,7 @@ class NB201Space(SearchSpace):
                 out[n] = CostRange(*given[n], FROM_CONFIG)
                 continue
             get_objective(n)
-            value = {a: float(getattr(costs(a)[n], "value", costs(a)[n])) for a in uniform}
+            value = {a: cost_value(costs(a), n) for a in uniform}
             cheap, dear = min(uniform, key=value.__getitem__), max(uniform, key=value.__getitem__)
             if not value[dear] > value[cheap]:
                 raise TndError(f"cost range: every derivable network has the same {n} ({value[cheap]:g}); state a "
